@@ -81,6 +81,17 @@ class Seq2SeqModel(nn.Module):
         """Teacher-forced logits (B, T, V)."""
         return self.decode(tgt_in, self.encode(src_tokens))
 
+    def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor,
+                        keep_mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits at the positions where `keep_mask` is True (the non-padding targets).
+
+        Training only needs these rows; a model may override this to skip the output projection at padding.
+
+        Shape:
+            src_tokens: (B, S); tgt_in: (B, T); keep_mask: (B, T) bool -> (N, V) with N = keep_mask.sum()
+        """
+        return self.forward(src_tokens, tgt_in)[keep_mask]
+
     def max_positions(self) -> tuple[int, int]:
         """(max source length, max target length) in tokens, EOS/BOS included."""
         raise NotImplementedError
