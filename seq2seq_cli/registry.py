@@ -40,15 +40,17 @@ class Registry:
         """Decorator that adds a class (or function) under `name`; a duplicate name raises ConfigError."""
 
         def add(obj: Any) -> Any:
-            if name in self._entries:
-                owner = getattr(self._entries[name], "__module__", "?")
-                raise ConfigError(f"{self.kind} {name!r} is already registered (by {owner}); choose another name")
+            # The built-in check comes first so that the message does not depend on whether the built-in's
+            # module happens to be imported already.
             builtin = self._builtin_modules.get(name)
             if builtin is not None and getattr(obj, "__module__", None) != builtin:
                 raise ConfigError(
                     f"{self.kind} {name!r} is a built-in name (defined in {builtin}); "
                     f"{getattr(obj, '__module__', obj)} must register under another name"
                 )
+            if name in self._entries:
+                owner = getattr(self._entries[name], "__module__", "?")
+                raise ConfigError(f"{self.kind} {name!r} is already registered (by {owner}); choose another name")
             self._check(name, obj)
             self._entries[name] = obj
             return obj
@@ -72,20 +74,33 @@ class Registry:
     def get(self, name: str, flag: str | None = None) -> Any:
         """Return the entry called `name`, importing its module if needed; unknown names list the choices."""
         if name not in self._entries:
+            eps = list(entry_points(group=self.group, name=name))
             if name in self._builtin_modules:
+                if eps:  # an installed package claims a built-in's name: as a duplicate, that is an error
+                    raise ConfigError(
+                        f"{self.kind} {name!r} is a built-in name, but entry point {eps[0].value!r} "
+                        f"(group {self.group}) claims it too; uninstall that package or rename its entry point"
+                    )
                 importlib.import_module(self._builtin_modules[name])
-            else:
-                eps = list(entry_points(group=self.group, name=name))
-                if eps:
-                    obj = eps[0].load()  # only this plugin is imported
-                    if name not in self._entries:  # it may have used @register itself
-                        self.register(name)(obj)
+            elif eps:
+                self._load_entry_point(name, eps)
         if name not in self._entries:
             where = f" ({flag})" if flag else ""
             raise UnknownComponentError(
                 f"unknown {self.kind} {name!r}{where}; available: {', '.join(self.names())}"
             )
         return self._entries[name]
+
+    def _load_entry_point(self, name: str, eps: list[Any]) -> None:
+        # Two installed packages under one name would make the choice depend on install order.
+        if len({ep.value for ep in eps}) > 1:
+            raise ConfigError(
+                f"{self.kind} {name!r} is claimed by several entry points in group {self.group}: "
+                f"{', '.join(sorted(ep.value for ep in eps))}; uninstall all but one"
+            )
+        obj = eps[0].load()  # only this plugin is imported
+        if name not in self._entries:  # it may have used @register itself
+            self.register(name)(obj)
 
     def __contains__(self, name: str) -> bool:
         return name in self.names()
@@ -162,8 +177,8 @@ def import_user_dir(path: str | Path) -> None:
         name, location, search = path.stem, path, None
     else:
         raise ConfigError(f"--user-dir {path}: expected a .py file or a package folder")
-    if name in sys.modules and path.is_dir():
-        raise ConfigError(f"--user-dir {path}: a module named {name!r} is already imported; rename the folder")
+    if name in sys.modules:  # importing over it would replace that module (a stdlib one, say) for everyone
+        raise ConfigError(f"--user-dir {path}: a module named {name!r} is already imported; rename your plugin")
     spec = importlib.util.spec_from_file_location(name, location, submodule_search_locations=search)
     if spec is None or spec.loader is None:
         raise ConfigError(f"--user-dir {path}: cannot be imported")

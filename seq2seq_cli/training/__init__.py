@@ -1,0 +1,1 @@
+"""Training: batching, optimizers, LR schedules, losses, the trainer loop and checkpoint averaging."""

@@ -1,0 +1,99 @@
+"""Criteria: fairseq's label-smoothed cross-entropy against direct computations; fp32 for bf16 logits."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seq2seq_cli.errors import ConfigError
+from seq2seq_cli.registry import CRITERIA
+
+
+def make(name: str, **kwargs):
+    cls = CRITERIA.get(name)
+    return cls(cls.Config(**kwargs))
+
+
+@pytest.fixture
+def data():
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(13, 11, generator=gen) * 3, torch.randint(0, 11, (13,), generator=gen)
+
+
+def test_no_smoothing_equals_cross_entropy_sum(data):
+    logits, target = data
+    loss, nll = make("label_smoothed_cross_entropy", label_smoothing=0.0)(logits, target)
+    expected = F.cross_entropy(logits, target, reduction="sum")
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(nll, expected)
+
+
+def test_smoothing_follows_fairseq_formula(data):
+    logits, target = data
+    eps, vocab = 0.1, logits.size(-1)
+    loss, nll = make("label_smoothed_cross_entropy", label_smoothing=eps)(logits, target)
+    lprobs = torch.log_softmax(logits.double(), -1)
+    nll_i = -lprobs[torch.arange(len(target)), target]
+    eps_i = eps / (vocab - 1)
+    expected = ((1 - eps - eps_i) * nll_i + eps_i * (-lprobs.sum(-1))).sum()
+    torch.testing.assert_close(loss.double(), expected)
+    torch.testing.assert_close(nll.double(), nll_i.sum())
+    # the same as torch's smoothing with eps * V / (V - 1) (torch spreads eps/V over all V tokens)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, target, label_smoothing=eps * vocab / (vocab - 1),
+                                                     reduction="sum"))
+
+
+def test_smoothing_gradient_matches_torch(data):
+    logits, target = data
+    eps, vocab = 0.2, logits.size(-1)
+    a = logits.clone().requires_grad_()
+    b = logits.clone().requires_grad_()
+    make("label_smoothed_cross_entropy", label_smoothing=eps)(a, target)[0].backward()
+    F.cross_entropy(b, target, label_smoothing=eps * vocab / (vocab - 1), reduction="sum").backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_bf16_logits_are_computed_in_fp32(data):
+    logits, target = data
+    low = logits.to(torch.bfloat16)
+    loss, nll = make("label_smoothed_cross_entropy", label_smoothing=0.1)(low, target)
+    assert loss.dtype == nll.dtype == torch.float32
+    ref, ref_nll = make("label_smoothed_cross_entropy", label_smoothing=0.1)(low.float(), target)
+    torch.testing.assert_close(loss, ref)  # same value as upcasting first: no bf16 rounding of log-probs
+    torch.testing.assert_close(nll, ref_nll)
+
+
+def test_nll_is_detached_and_loss_is_not(data):
+    logits, target = data
+    logits = logits.requires_grad_()
+    loss, nll = make("label_smoothed_cross_entropy", label_smoothing=0.1)(logits, target)
+    assert loss.requires_grad and not nll.requires_grad
+
+
+def test_ignore_index_drops_those_positions(data):
+    logits, target = data
+    target = target.clone()
+    target[:4] = 1
+    crit = make("label_smoothed_cross_entropy", label_smoothing=0.1)
+    masked = crit(logits, target, ignore_index=1)
+    keep = target != 1
+    direct = crit(logits[keep], target[keep])
+    torch.testing.assert_close(masked[0], direct[0])
+    torch.testing.assert_close(masked[1], direct[1])
+
+
+def test_cross_entropy_criterion(data):
+    logits, target = data
+    cls = CRITERIA.get("cross_entropy")
+    assert dataclasses.is_dataclass(cls.Config) and dataclasses.fields(cls.Config) == ()
+    loss, nll = cls(cls.Config())(logits, target)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, target, reduction="sum"))
+    torch.testing.assert_close(nll, loss.detach())
+
+
+@pytest.mark.parametrize("eps", [-0.1, 1.0])
+def test_label_smoothing_out_of_range(eps):
+    with pytest.raises(ConfigError, match=rf"--label-smoothing {eps}: must be in \[0, 1\)"):
+        make("label_smoothed_cross_entropy", label_smoothing=eps)
