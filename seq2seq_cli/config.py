@@ -156,7 +156,8 @@ def coerce(tp: Any, text: str, name: str) -> Any:
         if tp is Path:
             return Path(text)
         if origin in (tuple, list):
-            parts = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+            # Accept "[0.9, 0.98]", "(0.9, 0.98)" (fairseq's --adam-betas spelling), "0.9,0.98" and "0.9 0.98".
+            parts = text.strip().strip("()[]").replace(",", " ").split()
             items = [coerce(_item_type(tp, i, len(parts), name), str(p), name) for i, p in enumerate(parts)]
             return tuple(items) if origin is tuple else items
     except ValueError:
