@@ -131,14 +131,20 @@ class _HFTokenizer(Tokenizer):
 
 
 @dataclass(frozen=True)
-class BpeConfig:
+class TextNormalization:
+    """The normalization fields every built-in tokenizer shares (defined once here)."""
+
+    normalization: Normalization = field(default="nfkc", metadata=_NORM_HELP)
+    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
+
+
+@dataclass(frozen=True)
+class BpeConfig(TextNormalization):
     """Byte-pair encoding over Metaspace words, with byte fallback (the default tokenizer)."""
 
     vocab_size: int = field(default=8000, metadata={"help": "Total vocabulary: 4 specials + 256 byte tokens + "
                                                             "characters and merges."})
     min_frequency: int = field(default=2, metadata={"help": "A pair seen fewer times is not merged."})
-    normalization: Normalization = field(default="nfkc", metadata=_NORM_HELP)
-    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
 
 
 @TOKENIZERS.register("bpe")
@@ -169,12 +175,10 @@ class BpeTokenizer(_HFTokenizer):
 
 
 @dataclass(frozen=True)
-class UnigramConfig:
+class UnigramConfig(TextNormalization):
     """A unigram language model over Metaspace words (sentencepiece's default), with byte fallback."""
 
     vocab_size: int = field(default=8000, metadata={"help": "Total vocabulary, 256 byte tokens included."})
-    normalization: Normalization = field(default="nfkc", metadata=_NORM_HELP)
-    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
     max_piece_length: int = field(default=16, metadata={"help": "Longest piece, in characters."})
     shrinking_factor: float = field(default=0.75, metadata={"help": "Share of pieces kept at each pruning step."})
 
@@ -208,13 +212,11 @@ class UnigramTokenizer(_HFTokenizer):
 
 
 @dataclass(frozen=True)
-class CharConfig:
+class CharConfig(TextNormalization):
     """One token per character; the rarest characters (beyond vocab_size) fall back to UTF-8 bytes."""
 
     vocab_size: int = field(default=1000, metadata={"help": "Total vocabulary: 4 specials + 256 byte tokens + "
                                                             "the most frequent characters (and the space mark)."})
-    normalization: Normalization = field(default="nfkc", metadata=_NORM_HELP)
-    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
 
 
 @TOKENIZERS.register("char")
@@ -243,13 +245,11 @@ class CharTokenizer(_HFTokenizer):
 
 
 @dataclass(frozen=True)
-class WordPieceConfig:
+class WordPieceConfig(TextNormalization):
     """WordPiece (greedy longest match) over Metaspace words; "##" marks a word-internal piece."""
 
     vocab_size: int = field(default=8000, metadata={"help": "Total vocabulary, specials included."})
     min_frequency: int = field(default=2, metadata={"help": "A pair seen fewer times is not merged."})
-    normalization: Normalization = field(default="nfkc", metadata=_NORM_HELP)
-    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
     max_input_chars_per_word: int = field(default=100, metadata={"help": "Longer words become <unk>."})
 
 
@@ -281,13 +281,11 @@ class WordPieceTokenizer(_HFTokenizer):
 
 
 @dataclass(frozen=True)
-class ByteLevelBpeConfig:
+class ByteLevelBpeConfig(TextNormalization):
     """GPT-2 style byte-level BPE: the alphabet is the 256 bytes, so nothing is ever unknown."""
 
     vocab_size: int = field(default=8000, metadata={"help": "Total vocabulary: specials + 256 bytes + merges."})
     min_frequency: int = field(default=2, metadata={"help": "A pair seen fewer times is not merged."})
-    normalization: Normalization = field(default="nfkc", metadata=_NORM_HELP)
-    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
 
 
 @TOKENIZERS.register("bytelevel-bpe")
@@ -319,7 +317,7 @@ class ByteLevelBpeTokenizer(_HFTokenizer):
 
 
 @dataclass(frozen=True)
-class NoneConfig:
+class NoneConfig(TextNormalization):
     """Text already tokenized (e.g. BPE'd with subword-nmt): split on whitespace, one id per distinct token."""
 
     vocab_size: int = field(default=0, metadata={"help": "Most frequent tokens kept, specials included; 0 keeps "
@@ -327,7 +325,6 @@ class NoneConfig:
     min_frequency: int = field(default=0, metadata={"help": "Tokens seen fewer times become <unk> (fairseq's "
                                                             "--thresholdsrc + 1)."})
     normalization: Normalization = field(default="none", metadata=_NORM_HELP)
-    lowercase: bool = field(default=False, metadata=_LOWER_HELP)
 
 
 def build_none_pipeline(vocab: dict[str, int], cfg: NoneConfig, specials: SpecialTokens) -> Any:
