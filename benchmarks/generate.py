@@ -3,7 +3,7 @@ tokenization excluded), for beam search (beam 5, batch 64: the reference workloa
 
 Usage:
     python benchmarks/generate.py --path CHECKPOINT --input test.es [--reference test.en] [--threads 2]
-        [--runs beam:5:64 greedy:1:64] [--limit N] [--precision bf16]
+        [--runs beam:5:64 greedy:1:64] [--limit N] [--precision bf16] [--max-len-a A --max-len-b B]
 
 Each run is `strategy:beam:batch_size`. It goes through the same `Translator` as `seq2seq generate`, so the figures
 are the CLI's minus process start-up and checkpoint loading. With --reference, BLEU (sacreBLEU defaults) is printed
@@ -30,21 +30,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reference", type=Path, help="reference text, for BLEU")
     parser.add_argument("--runs", nargs="+", default=["beam:5:64", "greedy:1:64"], help="strategy:beam:batch_size")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"])
     parser.add_argument("--limit", type=int, help="only the first N sentences")
+    parser.add_argument("--max-len-a", type=float, default=SearchConfig.max_len_a,
+                        help="as generate's flag; with --max-len-b, bounds an untrained model's outputs")
+    parser.add_argument("--max-len-b", type=int, default=SearchConfig.max_len_b, help="as generate's flag")
     parser.add_argument("--json", action="store_true", help="print one JSON object per run")
     return parser.parse_args()
 
 
-def run_once(translator: Translator, src_ids: list[list[int]], spec: str) -> dict:
+def run_once(translator: Translator, src_ids: list[list[int]], spec: str, search: SearchConfig) -> dict:
     strategy, beam, batch = spec.split(":")
     options = {"beam": int(beam)} if strategy != "greedy" else {}
     strat = build_strategy(strategy, options)
-    start = time.perf_counter()
-    hyps = translator.generate_ids(src_ids, strat, SearchConfig(), batch_size=int(batch))
-    seconds = time.perf_counter() - start
+    start, cpu_start = time.perf_counter(), time.process_time()
+    hyps = translator.generate_ids(src_ids, strat, search, batch_size=int(batch))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     out_tokens = sum(len(h[0].tokens) + 1 for h in hyps)  # EOS counted, as fairseq's tok/s
-    return {"run": spec, "sentences": len(src_ids), "seconds": round(seconds, 2),
+    return {"run": spec, "sentences": len(src_ids), "seconds": round(seconds, 2), "cpu_s": round(cpu, 2),
             "sent_per_s": round(len(src_ids) / seconds, 1), "tok_per_s": round(out_tokens / seconds, 1),
             "hyps": [h[0].tokens for h in hyps]}
 
@@ -59,7 +62,7 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
           f"{len(lines)} sentences, precision {args.precision}")
     for spec in args.runs:
-        result = run_once(translator, src_ids, spec)
+        result = run_once(translator, src_ids, spec, SearchConfig(max_len_a=args.max_len_a, max_len_b=args.max_len_b))
         hyps = translator.detokenize(result.pop("hyps"))
         if refs is not None:
             from sacrebleu.metrics import BLEU

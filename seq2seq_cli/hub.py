@@ -28,7 +28,7 @@ def load(path: str | Path, device: str = "cpu", precision: str = "fp32", threads
     Args:
         path: checkpoint file(s).
         device: auto, cpu, cuda, cuda:N or mps.
-        precision: fp32, bf16 (CPU or CUDA) or fp16 (CUDA).
+        precision: fp32, bf16 (CPU or CUDA), fp16 (CUDA) or int8 (CPU; see `decoding.quantize`).
         threads: torch CPU threads (None: leave torch's setting).
         user_dir: a plugin module or package to import first (models, strategies), as --user-dir.
 

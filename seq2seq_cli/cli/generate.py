@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from seq2seq_cli.cli.options import device_options, progress_option, user_dir_option
+from seq2seq_cli.cli.options import decoding_device_options, progress_option, user_dir_option
 from seq2seq_cli.decoding.beam import BeamConfig
 from seq2seq_cli.decoding.config import DEFAULT_MAX_TOKENS, GenerateConfig, SearchConfig
 from seq2seq_cli.decoding.sampling import SamplingConfig
@@ -63,7 +63,7 @@ def decoding_options(f: F) -> F:
         click.option("--output-format", type=click.Choice(["plain", "fairseq", "jsonl"]), default=None,
                      help="plain: one hypothesis a line; fairseq: S-/T-/H-/D-/P- lines; jsonl: n-best with scores  "
                           f"[default: {_GENERATE['output_format'].default}]."),
-        device_options,
+        decoding_device_options,
         user_dir_option,
     ]
     for option in reversed(options):

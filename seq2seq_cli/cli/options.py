@@ -31,10 +31,22 @@ def user_dir_option(f: F) -> F:
 
 def device_options(f: F) -> F:
     """`--device`, `--precision`, `--threads`: where and how the model runs."""
+    return _device_options(f, ["fp32", "bf16", "fp16"],
+                           "Numeric precision: bf16 autocast on CPU and CUDA; fp16 on CUDA only.")
+
+
+def decoding_device_options(f: F) -> F:
+    """`device_options` for decoding commands, whose --precision also offers int8 (CPU)."""
+    return _device_options(f, ["fp32", "bf16", "fp16", "int8"],
+                           "Numeric precision: bf16 autocast on CPU and CUDA; fp16 on CUDA only; int8 (dynamic "
+                           "quantization of the linear layers) on CPU only.")
+
+
+def _device_options(f: F, precisions: list[str], precision_help: str) -> F:
     f = click.option("--threads", type=int, default=None,
                      help="CPU threads for torch (default: torch's own choice).")(f)
-    f = click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-                     help="Numeric precision: bf16 autocast on CPU and CUDA; fp16 on CUDA only.")(f)
+    f = click.option("--precision", type=click.Choice(precisions), default="fp32", show_default=True,
+                     help=precision_help)(f)
     f = click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
                      help="Device to run on; auto picks CUDA, then MPS, then CPU.")(f)
     return f

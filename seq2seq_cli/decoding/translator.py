@@ -160,10 +160,14 @@ class Translator:
             CheckpointError: a missing, damaged or incompatible checkpoint.
         """
         from seq2seq_cli.checkpoint import load_model
+        from seq2seq_cli.decoding.quantize import check_int8, quantize_for_decoding
         from seq2seq_cli.device import check_precision, resolve_device
 
         device = resolve_device(device) if isinstance(device, str) else device
-        check_precision(precision, device)
+        if precision == "int8":
+            check_int8(device)
+        else:
+            check_precision(precision, device)
         paths = [p for p in str(path).split(":") if p]
         if not paths:
             raise CheckpointError("--path is empty; give a checkpoint file (several separated by ':')")
@@ -175,8 +179,13 @@ class Translator:
                         f"{other.path}: its {side} vocabulary differs from {loaded[0].path}'s; an ensemble needs "
                         "checkpoints trained on the same DATA_DIR (the same tokenizers)")
         first = loaded[0]
-        return cls([m.model for m in loaded], first.src_tokenizer, first.tgt_tokenizer, device, precision,
-                   first.state)
+        models = [quantize_for_decoding(m.model) if precision == "int8" else m.model for m in loaded]
+        return cls(models, first.src_tokenizer, first.tgt_tokenizer, device, precision, first.state)
+
+    @property
+    def _autocast(self) -> str:
+        """The autocast precision: none for int8 (its models are quantized at load time instead)."""
+        return "fp32" if self.precision == "int8" else self.precision
 
     # ------------------------------------------------------------------------------------------ ids <-> text
 
@@ -207,7 +216,7 @@ class Translator:
                      ) -> list[list[Hypothesis]]:
         """`decode_batches` with this translator's models, specials and precision."""
         return decode_batches(self.ensemble, src_ids, strategy, cfg, self.specials, prefixes=prefixes,
-                              batch_size=batch_size, max_tokens=max_tokens, precision=self.precision,
+                              batch_size=batch_size, max_tokens=max_tokens, precision=self._autocast,
                               progress=progress, incremental=incremental)
 
     def score_ids(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]], *,
@@ -215,7 +224,7 @@ class Translator:
                   ) -> list[Hypothesis]:
         """`score_batches` with this translator's models, specials and precision."""
         return score_batches(self.ensemble, src_ids, tgt_ids, self.specials, batch_size=batch_size,
-                             max_tokens=max_tokens, precision=self.precision, progress=progress)
+                             max_tokens=max_tokens, precision=self._autocast, progress=progress)
 
     def generate(self, sentences: Sequence[str], strategy: str = "beam", *, seed: int | None = None,
                  batch_size: int | None = None, max_tokens: int | None = None, **options: Any

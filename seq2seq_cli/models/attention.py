@@ -12,8 +12,15 @@ Mask polarity: our masks are True where attention is *not* allowed (torch's nn.T
 boolean `attn_mask` given to SDPA is True where attention *is* allowed. `key_padding_attn_mask` does the conversion
 in one place; nothing else passes masks to SDPA.
 
-Incremental decoding caches live in a plain dict per layer (see `SelfAttention.forward` and
-`CrossAttention.forward`): tensors of shape (B, H, T, D/H), batch first, so reordering is an `index_select(0, .)`.
+Incremental decoding caches live in a plain dict per layer, batch first, so reordering is an `index_select(0, .)`:
+- self-attention: preallocated buffers cache["k"], cache["v"] of shape (B, H, capacity, D/H) holding cache["len"]
+  positions. A step writes one column instead of concatenating (a `torch.cat` copies the whole cache every step);
+  capacity doubles when full. Beam search reorders the rows every step anyway, and that copy (of the filled part
+  only, into a buffer one position longer) is then the only one.
+- cross-attention: the keys/values of the encoder output, cache["memory_k"], cache["memory_v"] (M, H, S, D/H), one
+  row per *sentence*. With B = M * g decoder rows (beam search: g hypotheses per sentence, stored consecutively),
+  the g rows of a sentence are attended as g query positions of one row, so the encoder keys/values are neither
+  copied K times nor reordered when hypotheses move (fairseq copies them per hypothesis).
 """
 from __future__ import annotations
 
@@ -105,10 +112,7 @@ class SelfAttention(_Attention):
         qkv = self.qkv_proj(x).view(bsz, length, 3, self.heads, self.dim // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         if cache is not None:
-            if "k" in cache:
-                k = torch.cat([cache["k"], k], dim=2)
-                v = torch.cat([cache["v"], v], dim=2)
-            cache["k"], cache["v"] = k, v
+            k, v = _append(cache, k, v)
             is_causal = False  # the new queries come after every cached key
         return self._attend(q, k, v, attn_mask, is_causal)
 
@@ -137,7 +141,6 @@ class CrossAttention(_Attention):
         Shape:
             x: (B, T, D), memory: (B, S, D), attn_mask: (B, 1, 1, S) -> (B, T, D)
         """
-        q = _split_heads(self.q_proj(x), self.heads)
         if cache is not None and "memory_k" in cache:
             k, v = cache["memory_k"], cache["memory_v"]
         else:
@@ -146,4 +149,68 @@ class CrossAttention(_Attention):
             k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
             if cache is not None:
                 cache["memory_k"], cache["memory_v"] = k, v
-        return self._attend(q, k, v, attn_mask, is_causal=False)
+        rows, length, dim = x.shape
+        sentences = k.size(0)
+        if rows == sentences:
+            return self._attend(_split_heads(self.q_proj(x), self.heads), k, v, attn_mask, is_causal=False)
+        if rows % sentences:
+            raise ValueError(f"{rows} decoder rows cannot share the cached keys/values of {sentences} sentences")
+        # Rows r*g .. r*g+g-1 belong to sentence r: view them as g*T query positions of one row (no copy).
+        q = _split_heads(self.q_proj(x).view(sentences, (rows // sentences) * length, dim), self.heads)
+        return self._attend(q, k, v, attn_mask, is_causal=False).view(rows, length, dim)
+
+
+def _append(cache: dict, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the new positions' keys/values into the cache's buffers; return views of every cached position.
+
+    Shape: k, v (B, H, T_new, Dh) -> two (B, H, len + T_new, Dh) views
+    """
+    length, new = cache.get("len", 0), k.size(2)
+    if "k" not in cache or length + new > cache["k"].size(2):
+        capacity = max(16, 2 * (length + new))
+        for key in ("k", "v"):
+            grown = k.new_empty(k.size(0), k.size(1), capacity, k.size(3))
+            if length:
+                grown[:, :, :length] = cache[key][:, :, :length]
+            cache[key] = grown
+    cache["k"][:, :, length:length + new] = k
+    cache["v"][:, :, length:length + new] = v
+    cache["len"] = length + new
+    return cache["k"][:, :, :length + new], cache["v"][:, :, :length + new]
+
+
+def reorder_self_attention_cache(cache: dict, new_order: torch.Tensor) -> None:
+    """Select rows `new_order` (B',) of a self-attention cache, copying only the filled positions.
+
+    The new buffers have room for exactly one more position: after the next step's write they are full, so
+    attention reads contiguous tensors (SDPA's CPU kernel copies strided keys/values first, measured 1.5x slower).
+    """
+    if "k" not in cache:
+        return
+    length = cache["len"]
+    for key in ("k", "v"):
+        old = cache[key]
+        _, heads, _, head_dim = old.shape
+        new = old.new_empty((new_order.numel(), heads, length + 1, head_dim))
+        if old.device.type == "cpu" and not old.requires_grad:
+            # index_select writes straight into the strided view: one copy (an index_select then a slice
+            # assignment would make two). out= is refused under autograd, hence the condition.
+            torch.index_select(old[:, :, :length], 0, new_order, out=new[:, :, :length])
+        else:
+            new[:, :, :length] = old[:, :, :length].index_select(0, new_order)
+        cache[key] = new
+
+
+def memory_rows(row_sentences: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """How decoder rows map onto cached encoder rows after a reorder.
+
+    `row_sentences[i]` is the encoder row that new decoder row i reads. When the rows form equal consecutive
+    groups (beam search: K rows per sentence), one encoder row per group is kept: returns (the group's encoder
+    rows, group size). Otherwise each decoder row gets its own copy: returns (row_sentences, 1).
+
+    Shape: row_sentences (B',) -> (M',), int
+    """
+    groups, counts = torch.unique_consecutive(row_sentences, return_counts=True)
+    if counts.numel() and bool((counts == counts[0]).all()):
+        return groups, int(counts[0])
+    return row_sentences, 1

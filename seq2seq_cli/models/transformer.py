@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seq2seq_cli.errors import ConfigError
-from seq2seq_cli.models.attention import key_padding_attn_mask
+from seq2seq_cli.models.attention import key_padding_attn_mask, memory_rows, reorder_self_attention_cache
 from seq2seq_cli.models.base import EncoderOut, IncrementalState, Seq2SeqModel
 from seq2seq_cli.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
 from seq2seq_cli.models.positions import build_positions, positions_of
@@ -252,12 +252,26 @@ class TransformerModel(Seq2SeqModel):
         return self.decoder(tgt_in, enc, incremental_state)
 
     def reorder_incremental_state(self, incremental_state: IncrementalState, new_order: torch.Tensor) -> None:
-        """Select batch rows `new_order` (B',) of every cached tensor, in place; B' may differ from B."""
-        if incremental_state.get("memory_mask") is not None:
-            incremental_state["memory_mask"] = incremental_state["memory_mask"].index_select(0, new_order)
-        for cache in incremental_state.get("layers", []):
-            for key, value in cache.items():
-                cache[key] = value.index_select(0, new_order)
+        """Select batch rows `new_order` (B',) of the cache, in place; B' may differ from B.
+
+        The cross-attention keys/values stay one row per sentence (see attention.py): they are only selected when
+        sentences leave (or are repeated), not when hypotheses move within their sentences.
+        """
+        layers = incremental_state.get("layers")
+        if not layers or "memory_k" not in layers[0]:
+            return  # nothing decoded yet
+        group = layers[0]["k"].size(0) // layers[0]["memory_k"].size(0)  # decoder rows per encoder row
+        sentences, _ = memory_rows(torch.div(new_order, group, rounding_mode="floor"))
+        unchanged = sentences.numel() == layers[0]["memory_k"].size(0) and bool(
+            torch.equal(sentences, torch.arange(sentences.numel(), device=sentences.device)))
+        if not unchanged:
+            if incremental_state.get("memory_mask") is not None:
+                incremental_state["memory_mask"] = incremental_state["memory_mask"].index_select(0, sentences)
+        for cache in layers:
+            reorder_self_attention_cache(cache, new_order)
+            if not unchanged:
+                cache["memory_k"] = cache["memory_k"].index_select(0, sentences)
+                cache["memory_v"] = cache["memory_v"].index_select(0, sentences)
 
     def forward(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor,
                 keep_mask: torch.Tensor | None = None) -> torch.Tensor:

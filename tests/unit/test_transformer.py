@@ -163,6 +163,36 @@ def test_reorder_incremental_state_equals_decoding_the_reordered_batch(new_order
     torch.testing.assert_close(torch.cat(steps, dim=1), scratch[:, 3:], rtol=0, atol=1e-5)
 
 
+def test_beam_rows_share_their_sentence_cross_attention_cache():
+    """K rows per sentence read one copy of the encoder keys/values, and decode as if each had its own copy."""
+    model = tiny_model()
+    src, _ = batch()
+    beam, length = 2, 7
+    hist = torch.randint(4, VOCAB, (3 * beam, length), generator=torch.Generator().manual_seed(5))
+    hist[:, 0] = BOS  # every row its own tokens after BOS
+    sentence = torch.arange(3).repeat_interleave(beam)  # row i belongs to sentence i // 2
+    with torch.inference_mode():
+        enc, state = model.encode(src), {}
+        model.decode(hist[::beam, :1], enc, state)  # one row per sentence, as beam search's first step
+        model.reorder_incremental_state(state, sentence)  # expand to K rows each
+        assert state["layers"][0]["memory_k"].size(0) == 3  # not expanded
+        outputs = [model.decode(hist[:, :2], enc.reorder(sentence), state)]
+        # Hypotheses move within their sentences: rows 0 and 1 swap, both rows of sentence 2 follow row 4.
+        move = torch.tensor([1, 0, 2, 3, 4, 4])
+        model.reorder_incremental_state(state, move)
+        hist, outputs = hist.index_select(0, move), [outputs[0].index_select(0, move)]
+        outputs += [model.decode(hist[:, : t + 1], enc.reorder(sentence), state) for t in range(2, 5)]
+        # Sentence 1 finishes: its rows leave, and the others go on.
+        keep = torch.tensor([0, 1, 4, 5])
+        model.reorder_incremental_state(state, keep)
+        assert state["layers"][0]["memory_k"].size(0) == 2 and state["layers"][0]["k"].size(0) == 4
+        hist, outputs = hist.index_select(0, keep), [out.index_select(0, keep) for out in outputs]
+        rows = sentence.index_select(0, keep)
+        outputs += [model.decode(hist[:, : t + 1], enc.reorder(rows), state) for t in range(5, length)]
+        scratch = model.decode(hist, model.encode(src.index_select(0, rows)))
+    torch.testing.assert_close(torch.cat(outputs, dim=1), scratch[:, 1:], rtol=0, atol=1e-5)
+
+
 def test_share_all_embeddings_ties_the_three_matrices():
     model = tiny_model(share_all_embeddings=True)
     weight = model.encoder.embed_tokens.weight
