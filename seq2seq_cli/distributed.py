@@ -192,8 +192,9 @@ def launch(nproc: int, command: Sequence[str]) -> None:
     try:
         run(parse_args(argv))
     except ChildFailedError as exc:
-        rank, failure = min(exc.failures.items())
-        raise Seq2SeqError(f"{len(exc.failures)} of {nproc} processes failed (first: rank {rank}, exit code "
+        # The cause: a process that exited with an error, not one the launcher then stopped with a signal.
+        rank, failure = min(exc.failures.items(), key=lambda kv: (kv[1].exitcode < 0, kv[1].timestamp, kv[0]))
+        raise Seq2SeqError(f"{len(exc.failures)} of {nproc} processes failed (rank {rank}: exit code "
                            f"{failure.exitcode}); see its error above") from None
     finally:
         os.environ.clear()
