@@ -137,6 +137,20 @@ def gather_to_rank0(obj: Any, where: Placement) -> list[Any] | None:
     return gathered
 
 
+def check_agree(value: Any, where: Placement, what: str, fix: str) -> None:
+    """Every rank must hold the same `value` (e.g. where the run starts); a ConfigError on all ranks otherwise."""
+    if not where.distributed:
+        return
+    import torch.distributed as dist
+
+    values: list[Any] = [None] * where.world_size
+    dist.all_gather_object(values, value)
+    for rank, other in enumerate(values):
+        if other != values[0]:
+            raise ConfigError(f"the processes disagree on {what}: rank 0 has {values[0]}, rank {rank} has {other}; "
+                              f"{fix}")
+
+
 # ------------------------------------------------------------------------------------------------ launching
 
 

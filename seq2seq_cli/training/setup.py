@@ -158,6 +158,10 @@ def build_parts(cfg: TrainConfig) -> RunParts:
         check_bleu_options(cfg)
     data = open_data(cfg)
     start = find_start(cfg)
+    # On several machines each one reads SAVE_DIR: a checkpoint only rank 0's machine has would split the job.
+    distributed.check_agree((start.mode, start.state["train"]["num_updates"] if start.mode == "resume" else 0),
+                            where, "how the run starts (mode, updates done)",
+                            "every machine must see the same --save-dir (put it on shared storage)")
     check_compatible(start, data, cfg)
     check_world_size(start, where.world_size, cfg.reset_dataloader)
     spec = model_spec(cfg, start)

@@ -79,3 +79,18 @@ def test_failed_workers_give_their_error_and_one_summary_line(ddp_data, tmp_path
                         lines[-1])
     assert f"Error: --train-subset nosuch: {ddp_data} has no split 'nosuch' (it has: train, valid, test)" in lines
     assert "Traceback" not in done.stderr
+
+
+def test_ranks_that_disagree_on_how_the_run_starts_are_stopped(monkeypatch):
+    # what rank 1 of a 2-machine job would report if its machine had no copy of SAVE_DIR/checkpoint_last.pt
+    def gather(values, value):
+        values[:] = [value, ("new", 0)]
+
+    monkeypatch.setattr(dist, "all_gather_object", gather)
+    two = Placement(0, 2, 0, 1)
+    distributed.check_agree(("new", 0), two, "how the run starts", "share it")
+    assert _error(distributed.check_agree, ("resume", 8), two, "how the run starts (mode, updates done)",
+                  "every machine must see the same --save-dir (put it on shared storage)") == (
+        "the processes disagree on how the run starts (mode, updates done): rank 0 has ('resume', 8), rank 1 has "
+        "('new', 0); every machine must see the same --save-dir (put it on shared storage)")
+    distributed.check_agree(("resume", 8), Placement(), "x", "y")  # a single process has nobody to disagree with

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,3 +88,46 @@ def test_distributed_world_size_is_checked(runner, ddp_data, tmp_path, monkeypat
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: --distributed-world-size 2, but torchrun started 1 processes; drop the flag under torchrun")
+
+
+def _count_all_reduces(rank: int, data: str, save: str, init: str, out: str) -> None:
+    """Worker: one update of 2 accumulated batches, then one of 1 batch; writes how often DDP communicated."""
+    import torch.distributed as dist
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    from seq2seq_cli.training.config import TrainConfig
+    from seq2seq_cli.training.setup import build_parts
+    from seq2seq_cli.training.trainer import Trainer
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=2)
+    try:
+        cfg = TrainConfig(data=Path(data), save_dir=Path(save), arch="transformer_small", device="cpu",
+                          model_overrides=("encoder_layers=1", "decoder_layers=1", "encoder_embed_dim=16",
+                                           "decoder_embed_dim=16"), max_tokens=256, update_freq=2, no_progress=True)
+        trainer = Trainer(build_parts(cfg))
+        calls = []
+
+        def hook(state, bucket):
+            calls.append(1)
+            return allreduce_hook(state, bucket)
+
+        trainer.forward_module.register_comm_hook(None, hook)
+        batches = iter(trainer.epoch_itr.next_epoch_itr())
+        trainer.train_step([next(batches), next(batches)])  # --update-freq 2
+        accumulated = len(calls)
+        trainer.train_step([next(batches)])
+        Path(out, f"rank{rank}").write_text(f"{accumulated} {len(calls) - accumulated}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned processes
+def test_update_freq_skips_the_all_reduce_of_inner_batches(ddp_data, tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_count_all_reduces, args=(str(ddp_data), str(tmp_path / "ck"), str(tmp_path / "pg"), str(tmp_path)),
+             nprocs=2)
+    counts = [tuple(map(int, (tmp_path / f"rank{r}").read_text().split())) for r in (0, 1)]
+    # an update of 2 batches communicates as often as an update of 1 (once per gradient bucket): no_sync works
+    assert counts[0] == counts[1] and counts[0][0] == counts[0][1] > 0
