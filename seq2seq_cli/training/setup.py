@@ -102,8 +102,8 @@ def check_world_size(start: Start, world_size: int, reset_dataloader: bool) -> N
     """
     if start.mode != "resume" or reset_dataloader:
         return
-    train = start.state["train"]
-    saved, position = train["iterator"].get("world_size"), train["iterator"]
+    position = start.state["train"]["iterator"]
+    saved = position.get("world_size")
     if saved is None or saved == world_size:
         return
     if position["iterations_in_epoch"] > 0:
@@ -149,6 +149,9 @@ def build_parts(cfg: TrainConfig) -> RunParts:
     if cfg.distributed_world_size is not None and in_job and cfg.distributed_world_size != where.world_size:
         raise ConfigError(f"--distributed-world-size {cfg.distributed_world_size}, but torchrun started "
                           f"{where.world_size} processes; drop the flag under torchrun")
+    if cfg.ddp_backend is not None and not where.distributed:
+        raise ConfigError(f"--ddp-backend {cfg.ddp_backend}: this run is a single process (no torchrun, no "
+                          "--distributed-world-size N); drop the flag")
     local = (where.local_rank, where.local_world_size) if where.distributed else (None, 1)
     device = devices.resolve_device(cfg.device, *local)
     devices.check_precision(cfg.precision, device)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from seq2seq_cli.checkpoint import load_checkpoint
+from tests.conftest import invoke
 from tests.distributed.conftest import REFERENCE_UPDATES, RUN
 from tests.train_fixtures import losses_by_update, ok, read_log, tagged
-from tests.conftest import invoke
 
 
 def _train_one(runner, data, save, *extra):
@@ -75,6 +75,14 @@ def test_another_world_size_resumes_from_an_epoch_end_but_not_mid_epoch(runner, 
     assert "was saved by 2 process(es), this run has 1: each update now sees 0.5 times as many tokens" \
         in result.stderr
     assert [(r["num_updates"], r["epoch"]) for r in tagged(read_log(end), "train_inner")] == [(7, 3), (8, 3)]
+
+
+def test_ddp_backend_needs_a_job(runner, ddp_data, tmp_path):
+    result = _train_one(runner, ddp_data, tmp_path / "ck", "--ddp-backend", "gloo")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: --ddp-backend gloo: this run is a single process (no torchrun, no --distributed-world-size N); "
+        "drop the flag")
 
 
 def test_distributed_world_size_is_checked(runner, ddp_data, tmp_path, monkeypatch):
