@@ -141,6 +141,8 @@ def _run_options(f: Any) -> Any:
         _opt("--reset-dataloader", name="reset_dataloader", is_flag=True),
         _opt("--reset-meters", name="reset_meters", is_flag=True),
         _opt("--seed", name="seed", type=int), _opt("--compile", name="compile", is_flag=True),
+        _opt("--distributed-world-size", name="distributed_world_size", type=int, metavar="N"),
+        _opt("--ddp-backend", name="ddp_backend", type=click.Choice(["nccl", "gloo", "mpi"])),
         _opt("--log-format", name="log_format", type=click.Choice(["simple", "json"])),
         _opt("--log-interval", name="log_interval", type=int),
     ]
@@ -165,7 +167,29 @@ def build_train_config(data_dir: Path, flags: dict[str, Any]) -> TrainConfig:
     return TrainConfig(data=data_dir, model_overrides=tuple(overrides), **given)
 
 
-@click.command(context_settings={"max_content_width": 110})
+_RAW_ARGS = "seq2seq_cli.train.args"
+
+
+class TrainCommand(click.Command):
+    """Keeps its raw arguments: `--distributed-world-size N` runs the same command line in N processes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_RAW_ARGS] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def _launch(ctx: click.Context, cfg: TrainConfig) -> None:
+    """Hand this command (without --distributed-world-size) to torch.distributed.run, N processes here."""
+    from seq2seq_cli import distributed
+
+    distributed.check_launch(cfg.distributed_world_size, cfg.device)
+    root = ctx.find_root().params
+    verbosity = ["-q"] if root.get("quiet") else ["-v"] * int(root.get("verbose") or 0)
+    args = distributed.without_option(ctx.meta[_RAW_ARGS], "--distributed-world-size")
+    distributed.launch(cfg.distributed_world_size, [*verbosity, "train", *args])
+
+
+@click.command(cls=TrainCommand, context_settings={"max_content_width": 110})
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_data_and_batch_options
 @_model_options
@@ -178,10 +202,20 @@ def train(data_dir: Path, **flags: Any) -> None:
     """Train a model on the binarized DATA_DIR written by `seq2seq preprocess`.
 
     Checkpoints, train.log (one JSON record per line) and config.json go to --save-dir. Running the same command
-    again resumes from SAVE_DIR/checkpoint_last.pt.
+    again resumes from SAVE_DIR/checkpoint_last.pt. Under torchrun (or with --distributed-world-size N) every
+    process trains on its share of the batches; rank 0 logs and saves (docs/distributed.md).
     """
-    from seq2seq_cli.training.trainer import run_training
+    from seq2seq_cli import distributed
 
     for key in ("model_opts", "optimizer_opts", "lr_scheduler_opts", "criterion_opts"):
         flags[key] = tuple(flags[key])
-    run_training(build_train_config(data_dir, flags))
+    cfg = build_train_config(data_dir, flags)
+    if (cfg.distributed_world_size or 1) > 1 and not distributed.launched_by_torchrun():
+        _launch(click.get_current_context(), cfg)
+        return
+    from seq2seq_cli.training.trainer import run_training
+
+    try:
+        run_training(cfg)
+    finally:
+        distributed.leave()

@@ -29,14 +29,21 @@ def run_generate(cfg: GenerateConfig, stdin: TextIO | None = None) -> Iterator[s
     Raises:
         ConfigError, CheckpointError, DataError, DataFormatError, DeviceError: user mistakes or damaged inputs.
     """
+    from seq2seq_cli import distributed
     from seq2seq_cli.decoding.translator import Translator, make_generator
     from seq2seq_cli.device import resolve_device, set_threads
 
     if cfg.data_dir is None and (cfg.prefix_size or cfg.score_reference):
         flag = "--prefix-size" if cfg.prefix_size else "--score-reference"
         raise ConfigError(f"{flag} needs references: give a DATA_DIR (and --gen-subset) instead of raw text")
+    where = distributed.placement()
+    if where.distributed and cfg.data_dir is None:
+        raise ConfigError(f"under torchrun ({where.world_size} processes) generate splits a DATA_DIR subset "
+                          "across the processes; raw text (--input or stdin) is decoded by one process: run it "
+                          "without torchrun")
     set_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, *((where.local_rank, where.local_world_size) if where.distributed
+                                          else (None, 1)))
     # Strategy problems (unknown name, bad option, --nbest > --beam) fail before the checkpoint loads.
     strategy = build_strategy(cfg.strategy, cfg.strategy_options, make_generator(cfg.seed, device))
     if not cfg.score_reference:
@@ -44,10 +51,15 @@ def run_generate(cfg: GenerateConfig, stdin: TextIO | None = None) -> Iterator[s
     translator = Translator.load(cfg.path, device, cfg.precision)
     if cfg.output_format == "fairseq":
         logger.info("NOTE: hypothesis and token scores are output in base 2")
-    if cfg.data_dir is not None:
-        yield from _generate_subset(cfg, translator, strategy)
-    else:
+    if cfg.data_dir is None:
         yield from _generate_text(cfg, translator, strategy, stdin)
+        return
+    # Only Python objects are exchanged, once, at the end: gloo serves them whatever the device.
+    distributed.join(where, device, backend="gloo")
+    try:
+        yield from _generate_subset(cfg, translator, strategy, where)
+    finally:
+        distributed.leave()
 
 
 def _generate_text(cfg: GenerateConfig, translator: Any, strategy: DecodingStrategy,
@@ -67,27 +79,39 @@ def _generate_text(cfg: GenerateConfig, translator: Any, strategy: DecodingStrat
         done += len(chunk)
 
 
-def _generate_subset(cfg: GenerateConfig, translator: Any, strategy: DecodingStrategy) -> Iterator[str]:
+def _generate_subset(cfg: GenerateConfig, translator: Any, strategy: DecodingStrategy,
+                     where: Any) -> Iterator[str]:
+    """Decode the subset; under torchrun rank r decodes sentences r, r + W, ... and rank 0 prints them all."""
     from seq2seq_cli.decoding.translator import truncate
+    from seq2seq_cli.distributed import gather_to_rank0
 
     src_ids, ref_ids, sources, refs = _read_subset(cfg, translator)
+    mine = range(where.rank, len(src_ids), where.world_size)  # strided: every rank gets short and long sentences
+    src_mine = [src_ids[i] for i in mine]
+    progress = cfg.progress and where.rank == 0
     if cfg.score_reference:
         limit = translator.ensemble.max_positions()[1] - 1
-        targets = [truncate(r, limit, f"{cfg.gen_subset} sentence {i}", "target") for i, r in enumerate(ref_ids)]
-        hyps = [[h] for h in translator.score_ids(src_ids, targets, batch_size=cfg.batch_size,
-                                                   max_tokens=cfg.max_tokens, progress=cfg.progress)]
+        targets = [truncate(ref_ids[i], limit, f"{cfg.gen_subset} sentence {i}", "target") for i in mine]
+        hyps = [[h] for h in translator.score_ids(src_mine, targets, batch_size=cfg.batch_size,
+                                                   max_tokens=cfg.max_tokens, progress=progress)]
     else:
-        prefixes = [r[: cfg.prefix_size] for r in ref_ids] if cfg.prefix_size else None
-        hyps = translator.generate_ids(src_ids, strategy, cfg.search, prefixes=prefixes, batch_size=cfg.batch_size,
-                                       max_tokens=cfg.max_tokens, progress=cfg.progress)
-    best = []
-    for i, nbest in enumerate(hyps):
+        prefixes = [ref_ids[i][: cfg.prefix_size] for i in mine] if cfg.prefix_size else None
+        hyps = translator.generate_ids(src_mine, strategy, cfg.search, prefixes=prefixes, batch_size=cfg.batch_size,
+                                       max_tokens=cfg.max_tokens, progress=progress)
+    done = []  # (input index, output lines, best hypothesis)
+    for i, nbest in zip(mine, hyps):
         texts = translator.detokenize([h.tokens for h in nbest], cfg.remove_bpe)
-        best.append(texts[0])
-        yield from format_result(Result(i, sources[i], nbest, texts, refs[i]), cfg.output_format,
-                                 translator.tgt_tokenizer, cfg.remove_bpe)
+        lines = format_result(Result(i, sources[i], nbest, texts, refs[i]), cfg.output_format,
+                              translator.tgt_tokenizer, cfg.remove_bpe)
+        done.append((i, lines, texts[0]))
+    shards = gather_to_rank0(done, where)
+    if shards is None:  # not rank 0: rank 0 prints
+        return
+    merged = sorted((item for shard in shards for item in shard), key=lambda item: item[0])
+    for _, lines, _ in merged:
+        yield from lines
     if not cfg.score_reference:
-        _log_bleu(best, refs, cfg)
+        _log_bleu([best for _, _, best in merged], refs, cfg)
 
 
 def _read_subset(cfg: GenerateConfig, translator: Any) -> tuple[list[list[int]], list[list[int]], list[str],

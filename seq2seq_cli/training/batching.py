@@ -237,10 +237,11 @@ class EpochBatchIterator:
         return not self._resume and self.iterations_in_epoch >= len(self)
 
     def state_dict(self) -> dict[str, int]:
-        """{"epoch", "iterations_in_epoch"}: where the next batch comes from (a finished epoch points at the next)."""
+        """{"epoch", "iterations_in_epoch", "world_size"}: where the next batch comes from (a finished epoch
+        points at the next); the position counts this rank's batches, so it holds for `world_size` ranks only."""
         if self.end_of_epoch():
-            return {"epoch": self.epoch + 1, "iterations_in_epoch": 0}
-        return {"epoch": self.epoch, "iterations_in_epoch": self.iterations_in_epoch}
+            return {"epoch": self.epoch + 1, "iterations_in_epoch": 0, "world_size": self.world_size}
+        return {"epoch": self.epoch, "iterations_in_epoch": self.iterations_in_epoch, "world_size": self.world_size}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Make the next `next_epoch_itr()` continue exactly where `state` was taken."""

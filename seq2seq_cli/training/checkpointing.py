@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seq2seq_cli import device as devices
 from seq2seq_cli.checkpoint import copy_checkpoint, save_checkpoint
 from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.training.config import TrainConfig
@@ -86,8 +87,9 @@ def rng_state() -> dict[str, Any]:
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    cuda = devices.cuda_rng_states()
+    if cuda is not None:
+        state["cuda"] = cuda
     return state
 
 
@@ -99,6 +101,4 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
                          npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
-    cuda = state.get("cuda")
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
+    devices.set_cuda_rng_states(state.get("cuda"))

@@ -94,6 +94,10 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = _f("fp32", "fp32, bf16 (autocast) or fp16 (CUDA, loss scaling)")
     threads: int | None = _f(None, "CPU threads for torch")
     compile: bool = _f(False, "torch.compile the model")
+    distributed_world_size: int | None = _f(None, "train with N processes on this machine, launched through "
+                                            "torch.distributed.run (default: torchrun's WORLD_SIZE, else 1)")
+    ddp_backend: Literal["nccl", "gloo", "mpi"] | None = _f(None, "torch.distributed backend (default: nccl on "
+                                                            "CUDA, gloo otherwise)")
 
     log_format: Literal["simple", "json"] = _f("simple", "console format of the statistics lines")
     log_interval: int = _f(100, "log training statistics every N updates")
@@ -128,7 +132,8 @@ def _positive(cfg: TrainConfig, name: str, minimum: int | float = 1) -> None:
 
 def check_train_config(cfg: TrainConfig) -> None:
     """Raise ConfigError for settings that cannot work, naming the flag."""
-    for name in ("max_tokens", "batch_size", "update_freq", "save_interval", "validate_interval", "log_interval"):
+    for name in ("max_tokens", "batch_size", "update_freq", "save_interval", "validate_interval", "log_interval",
+                 "distributed_world_size"):
         _positive(cfg, name)
     for name in ("max_epoch", "max_update", "stop_time_hours", "save_interval_updates", "validate_interval_updates",
                  "num_workers", "clip_norm"):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from seq2seq_cli import device as devices
+from seq2seq_cli import distributed
 from seq2seq_cli.checkpoint import build_model, load_checkpoint
 from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.training import components
@@ -59,15 +60,6 @@ class RunParts:
     world_size: int = 1
 
 
-def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) of an initialized torch.distributed group, else (0, 1). Launching is torchrun's job."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (model initialization; dropout is re-seeded at every update)."""
     random.seed(seed)
@@ -102,6 +94,30 @@ def check_compatible(start: Start, data: TrainData, cfg: TrainConfig) -> None:
                           f"{langs['tgt']}; drop -s/-t to resume it, or use a fresh --save-dir")
 
 
+def check_world_size(start: Start, world_size: int, reset_dataloader: bool) -> None:
+    """A run resumes mid-epoch only with the number of processes that saved it; at an epoch's end, with any.
+
+    Why: each rank's position in the epoch is a count of its own batches (rank r takes batches r, r + W, ...);
+    with another W that count points elsewhere, so batches would be repeated or skipped.
+    """
+    if start.mode != "resume" or reset_dataloader:
+        return
+    position = start.state["train"]["iterator"]
+    saved = position.get("world_size")
+    if saved is None or saved == world_size:
+        return
+    if position["iterations_in_epoch"] > 0:
+        epoch = position["epoch"]
+        other = (f"from an end-of-epoch checkpoint (--restore-file checkpoint{epoch - 1}.pt)" if epoch > 1
+                 else "from the start of the data (--reset-dataloader)")
+        raise ConfigError(f"{start.path} was saved by {saved} process(es) in the middle of epoch {epoch}; resume "
+                          f"it with {saved} (torchrun --nproc_per_node, --distributed-world-size), or with "
+                          f"{world_size} {other}")
+    logger.warning("%s was saved by %d process(es), this run has %d: each update now sees %s as many tokens "
+                   "(scale --lr or --update-freq to keep the schedule)", start.path, saved, world_size,
+                   f"{world_size / saved:g} times")
+
+
 def model_spec(cfg: TrainConfig, start: Start) -> components.ModelSpec:
     if start.state is None:
         return components.model_from_arch(cfg)
@@ -128,22 +144,37 @@ def build_train_model(cfg: TrainConfig, spec: components.ModelSpec, data: TrainD
 def build_parts(cfg: TrainConfig) -> RunParts:
     """Check the configuration and build every part of the run."""
     devices.set_threads(cfg.threads)
-    device = devices.resolve_device(cfg.device)
+    where = distributed.placement()
+    in_job = where.distributed or distributed.launched_by_torchrun()
+    if cfg.distributed_world_size is not None and in_job and cfg.distributed_world_size != where.world_size:
+        raise ConfigError(f"--distributed-world-size {cfg.distributed_world_size}, but torchrun started "
+                          f"{where.world_size} processes; drop the flag under torchrun")
+    if cfg.ddp_backend is not None and not where.distributed:
+        raise ConfigError(f"--ddp-backend {cfg.ddp_backend}: this run is a single process (no torchrun, no "
+                          "--distributed-world-size N); drop the flag")
+    local = (where.local_rank, where.local_world_size) if where.distributed else (None, 1)
+    device = devices.resolve_device(cfg.device, *local)
     devices.check_precision(cfg.precision, device)
+    distributed.join(where, device, cfg.ddp_backend)
     components.check_components(cfg)
     if cfg.eval_bleu:
         check_bleu_options(cfg)
     data = open_data(cfg)
     start = find_start(cfg)
+    # On several machines each one reads SAVE_DIR: a checkpoint only rank 0's machine has would split the job.
+    distributed.check_agree((start.mode, start.state["train"]["num_updates"] if start.mode == "resume" else 0),
+                            where, "how the run starts (mode, updates done)",
+                            "every machine must see the same --save-dir (put it on shared storage)")
     check_compatible(start, data, cfg)
+    check_world_size(start, where.world_size, cfg.reset_dataloader)
     spec = model_spec(cfg, start)
     model = build_train_model(cfg, spec, data, start, device)
     criterion = components.build_criterion(cfg)
     max_positions = model.max_positions()
     train = load_split(data, cfg.train_subset, cfg, max_positions)
     valid = [load_split(data, name, cfg, max_positions) for name in cfg.valid_subsets]
-    rank, world_size = distributed_rank()
     logger.info("training %s->%s on %s: %d pairs in %d batches; validating on %s", data.src_lang, data.tgt_lang,
                 cfg.train_subset, len(train.dataset) - train.skipped, len(train.batches),
                 ", ".join(cfg.valid_subsets) or "nothing")
-    return RunParts(cfg, device, data, spec, model, criterion, train, valid, start, rank, world_size)
+    return RunParts(cfg, device, data, spec, model, criterion, train, valid, start, where.rank,
+                    where.world_size)

@@ -35,7 +35,7 @@ def test_two_epochs_write_fairseq_artifacts(runner, data_dir, tmp_path):
 
     state = torch.load(save / "checkpoint_last.pt", weights_only=True)  # plain tensors and primitives only
     assert state["train"]["num_updates"] == epochs[1]["num_updates"]
-    assert state["train"]["iterator"] == {"epoch": 3, "iterations_in_epoch": 0}
+    assert state["train"]["iterator"] == {"epoch": 3, "iterations_in_epoch": 0, "world_size": 1}
     assert state["model"]["config"]["encoder_layers"] == 1 and state["model"]["arch"] == "transformer_small"
     assert state["langs"] == {"src": "src", "tgt": "tgt"}
     assert state["tokenizers"]["src"] == (data_dir / "tokenizer.json").read_text(encoding="utf-8")

@@ -209,7 +209,7 @@ def test_resume_mid_epoch_gives_exactly_the_remaining_batches(pairs):
     it = itr.next_epoch_itr()
     seen = [next(it).ids.tolist() for _ in range(3)]
     state = itr.state_dict()
-    assert state == {"epoch": 2, "iterations_in_epoch": 3}
+    assert state == {"epoch": 2, "iterations_in_epoch": 3, "world_size": 1}
     resumed = EpochBatchIterator(pairs, batches, seed=5)
     resumed.load_state_dict(state)
     rest = epoch(resumed)
@@ -223,7 +223,7 @@ def test_state_at_end_of_epoch_points_to_the_next_one(pairs):
     assert not itr.end_of_epoch()
     epoch(itr)
     assert itr.end_of_epoch()
-    assert itr.state_dict() == {"epoch": 2, "iterations_in_epoch": 0}
+    assert itr.state_dict() == {"epoch": 2, "iterations_in_epoch": 0, "world_size": 1}
 
 
 def test_workers_give_the_same_batches(pairs):
