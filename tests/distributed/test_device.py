@@ -113,8 +113,10 @@ def test_train_generate_and_interactive_share_the_device_flags(runner, command):
     from tests.conftest import invoke
 
     out = invoke(runner, [command[0], "--help"]).output
-    for flag in ("--device auto|cpu|cuda|cuda:N|mps", "--precision [fp32|bf16|fp16]", "--threads INTEGER"):
+    for flag in ("--device auto|cpu|cuda|cuda:N|mps", "--precision [fp32|bf16|fp16", "--threads INTEGER"):
         assert flag in out, (command, flag)
+    # decoding commands also offer int8 (CPU dynamic quantization); train does not
+    assert ("--precision [fp32|bf16|fp16|int8]" in out) == (command[0] != "train")
 
 
 def test_fp16_on_cpu_is_a_one_line_cli_error(runner, tmp_path):
