@@ -13,10 +13,10 @@ boolean `attn_mask` given to SDPA is True where attention *is* allowed. `key_pad
 in one place; nothing else passes masks to SDPA.
 
 Incremental decoding caches live in a plain dict per layer, batch first, so reordering is an `index_select(0, .)`:
-- self-attention: preallocated buffers cache["k"], cache["v"] of shape (B, H, capacity, D/H) holding cache["len"]
-  positions. A step writes one column instead of concatenating (a `torch.cat` copies the whole cache every step);
-  capacity doubles when full. Beam search reorders the rows every step anyway, and that copy (of the filled part
-  only, into a buffer one position longer) is then the only one.
+- self-attention: buffers cache["k"], cache["v"] of shape (B, H, capacity, D/H) holding cache["len"] positions.
+  Beam search reorders the rows every step anyway; `reorder_self_attention_cache` copies the filled part into a
+  buffer one position longer, and the next step writes its column there: one copy of the cache a step, where a
+  reorder followed by a `torch.cat` makes two. Without a reorder (greedy), a step grows the buffer as a cat would.
 - cross-attention: the keys/values of the encoder output, cache["memory_k"], cache["memory_v"] (M, H, S, D/H), one
   row per *sentence*. With B = M * g decoder rows (beam search: g hypotheses per sentence, stored consecutively),
   the g rows of a sentence are attended as g query positions of one row, so the encoder keys/values are neither
@@ -167,7 +167,9 @@ def _append(cache: dict, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor
     """
     length, new = cache.get("len", 0), k.size(2)
     if "k" not in cache or length + new > cache["k"].size(2):
-        capacity = max(16, 2 * (length + new))
+        # No room (no reorder since the last step): grow to exactly the new length, as a torch.cat would, so that
+        # attention reads contiguous tensors (a roomier buffer gives strided views, which SDPA's CPU kernel copies).
+        capacity = length + new
         for key in ("k", "v"):
             grown = k.new_empty(k.size(0), k.size(1), capacity, k.size(3))
             if length:
