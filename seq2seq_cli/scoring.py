@@ -24,7 +24,7 @@ from seq2seq_cli.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-METRICS: tuple[str, ...] = ("bleu", "chrf", "chrf++", "ter")
+METRICS: tuple[str, ...] = ("bleu", "chrf", "chrf++", "ter", "wer")  # wer: jiwer (speech/wer.py), `speech` extra
 STDIN = "-"
 
 
@@ -34,9 +34,9 @@ class ScoreConfig:
 
     sys: tuple[str, ...] = field(metadata={"help": "Hypothesis files ('-' = stdin); the first is the baseline."})
     refs: tuple[str, ...] = field(metadata={"help": "Reference files, line-aligned with the hypotheses."})
-    metrics: tuple[str, ...] = field(default=("bleu",), metadata={"help": "Any of bleu, chrf, chrf++, ter."})
+    metrics: tuple[str, ...] = field(default=("bleu",), metadata={"help": "Any of bleu, chrf, chrf++, ter, wer."})
     tokenize: str | None = field(default=None, metadata={"help": "BLEU tokenizer; None = sacreBLEU's default (13a)."})
-    lowercase: bool = field(default=False, metadata={"help": "Lowercase before BLEU and chrF (TER is always)."})
+    lowercase: bool = field(default=False, metadata={"help": "Lowercase before BLEU, chrF and WER (TER is always)."})
     sentence_level: bool = field(default=False, metadata={"help": "One score per segment instead of per corpus."})
     json: bool = field(default=False, metadata={"help": "One JSON object per line instead of text."})
     paired_bs_n: int = field(default=1000, metadata={"help": "Bootstrap resamples of the paired test."})
@@ -106,6 +106,9 @@ def score_files(cfg: ScoreConfig) -> list[MetricResult]:
     if cfg.sentence_level:
         return score_sentences(cfg, systems, refs)
     if len(systems) > 1:
+        if "wer" in metrics:
+            raise ConfigError("the paired bootstrap test (several --sys) covers bleu, chrf, chrf++ and ter, not wer; "
+                              "score each system alone for its WER")
         return paired_bootstrap(cfg, systems, refs)
     return score_corpus(cfg, systems, refs)
 
@@ -208,6 +211,10 @@ def build_metric(name: str, cfg: ScoreConfig, refs: list[list[str]] | None = Non
     """The sacreBLEU metric object for `name` with `cfg`'s options; `refs` (if given) are cached in it."""
     from sacrebleu.metrics import BLEU, CHRF, TER
 
+    if name == "wer":
+        from seq2seq_cli.speech.wer import WER
+
+        return WER(lowercase=cfg.lowercase, references=refs)
     try:
         if name == "bleu":
             # sacreBLEU turns on effective order for sentence-level BLEU (its own CLI does the same)

@@ -49,6 +49,7 @@ def _path(**kw: Any) -> click.Path:
 @click.option("--eos-token", help=_help("eos_token"))
 @click.option("--unk-token", help=_help("unk_token"))
 @click.option("--max-length", type=int, metavar="TOKENS", help=_help("max_length"))
+@click.option("--audio", is_flag=True, default=None, help=_help("audio"))
 @click.option("--force", is_flag=True, default=None, help=_help("force"))
 @progress_option
 @user_dir_option

@@ -27,7 +27,7 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(ScoreConfig)}
 @click.option("--tokenize", type=click.Choice(list(BLEU.TOKENIZERS)), default=None,
               help=f"sacreBLEU's tokenizer for BLEU  [default: {BLEU.TOKENIZER_DEFAULT}].")
 @click.option("-lc", "--lowercase", is_flag=True, default=None,
-              help="Case-insensitive BLEU and chrF (TER is case-insensitive anyway, as in sacreBLEU).")
+              help="Case-insensitive BLEU, chrF and WER (TER is case-insensitive anyway, as in sacreBLEU).")
 @click.option("--sentence-level", is_flag=True, default=None,
               help="One score per segment (one line each) instead of one per corpus.")
 @click.option("--json", "as_json", is_flag=True, default=None, help="One JSON object per line instead of text.")

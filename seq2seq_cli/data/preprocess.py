@@ -75,6 +75,8 @@ class PreprocessConfig:
     eos_token: str | None = _opt(None, "Name of the end-of-sentence token [default: </s>].")
     unk_token: str | None = _opt(None, "Name of the unknown token [default: <unk>].")
     max_length: int | None = _opt(None, "Drop training pairs with a side longer than this many tokens.")
+    audio: bool = _opt(False, "The source side is speech: each prefix names a TSV manifest PREFIX.tsv (columns id, "
+                              "audio, n_frames, tgt_text; docs/speech.md); needs the `speech` extra.")
     force: bool = _opt(False, "Replace --destdir if it already holds data.")
     progress: bool = _opt(True, "Show progress bars on stderr (when it is a terminal).")
 
@@ -110,6 +112,10 @@ def run_preprocess(cfg: PreprocessConfig) -> Path:
         UnknownComponentError: --tokenizer names no registered tokenizer.
         DataError: a missing, non-UTF-8 or misaligned input file.
     """
+    if cfg.audio:
+        from seq2seq_cli.speech.preprocess import run_audio_preprocess
+
+        return run_audio_preprocess(cfg)
     start = time.perf_counter()
     _validate(cfg)
     plans = _plan_tokenizers(cfg)

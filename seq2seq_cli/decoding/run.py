@@ -32,6 +32,7 @@ def run_generate(cfg: GenerateConfig, stdin: TextIO | None = None) -> Iterator[s
     from seq2seq_cli import distributed
     from seq2seq_cli.decoding.translator import Translator, make_generator
     from seq2seq_cli.device import resolve_device, set_threads
+    from seq2seq_cli.speech.generate import generate_speech, is_speech_run
 
     if cfg.data_dir is None and (cfg.prefix_size or cfg.score_reference):
         flag = "--prefix-size" if cfg.prefix_size else "--score-reference"
@@ -51,6 +52,11 @@ def run_generate(cfg: GenerateConfig, stdin: TextIO | None = None) -> Iterator[s
     translator = Translator.load(cfg.path, device, cfg.precision)
     if cfg.output_format == "fairseq":
         logger.info("NOTE: hypothesis and token scores are output in base 2")
+    if is_speech_run(cfg, translator):  # audio in: features instead of token ids (speech/generate.py)
+        if where.distributed:
+            raise ConfigError("generate with a speech checkpoint runs in one process; run it without torchrun")
+        yield from generate_speech(cfg, translator, strategy)
+        return
     if cfg.data_dir is None:
         yield from _generate_text(cfg, translator, strategy, stdin)
         return

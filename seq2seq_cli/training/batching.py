@@ -69,20 +69,26 @@ class PairDataset:
         """The pairs at `indices` (in that order) as a padded `Batch`."""
         indices = np.asarray(indices, dtype=np.int64)
         n = len(indices)
-        src_len, tgt_len = self.src_sizes[indices], self.tgt_sizes[indices]
-        src = np.full((n, int(src_len.max(initial=1))), self.pad, dtype=np.int64)
+        tgt_len = self.tgt_sizes[indices]
         tgt_in = np.full((n, int(tgt_len.max(initial=1))), self.pad, dtype=np.int64)
         tgt_out = np.full_like(tgt_in, self.pad)
         for row, i in enumerate(indices.tolist()):
-            s, t = self.src[i], self.tgt[i]
-            src[row, :len(s)] = s
-            src[row, len(s)] = self.eos
+            t = self.tgt[i]
             tgt_in[row, 0] = self.bos
             tgt_in[row, 1:len(t) + 1] = t
             tgt_out[row, :len(t)] = t
             tgt_out[row, len(t)] = self.eos
-        return Batch(torch.from_numpy(src), torch.from_numpy(tgt_in), torch.from_numpy(tgt_out),
+        return Batch(self.collate_source(indices), torch.from_numpy(tgt_in), torch.from_numpy(tgt_out),
                      torch.from_numpy(indices.copy()), int(tgt_len.sum()), n)
+
+    def collate_source(self, indices: np.ndarray) -> torch.Tensor:
+        """Source ids + eos of the pairs at `indices`, right-padded: (B, S) int64 (speech overrides this)."""
+        src = np.full((len(indices), int(self.src_sizes[indices].max(initial=1))), self.pad, dtype=np.int64)
+        for row, i in enumerate(indices.tolist()):
+            s = self.src[i]
+            src[row, :len(s)] = s
+            src[row, len(s)] = self.eos
+        return torch.from_numpy(src)
 
 
 def filter_by_size(dataset: PairDataset, max_source_positions: int,

@@ -63,8 +63,23 @@ def open_data(cfg: TrainConfig) -> TrainData:
             flag = "--train-subset" if split == cfg.train_subset else "--valid-subset"
             raise DataError(f"{flag} {split}: {cfg.data} has no split {split!r} "
                             f"(it has: {', '.join(dd.splits)})")
+    if "audio" in dd.meta:
+        from seq2seq_cli.speech.data import check_direction
+
+        check_direction(dd, src, "drop -s/-t")
+        if cfg.eval_bleu:
+            raise ConfigError(f"--eval-bleu does not support the audio DATA_DIR {cfg.data} yet; decode it with "
+                              "`seq2seq generate` and score with `seq2seq score`")
     dd.verify()
     return TrainData(dd, src, tgt, dd.tokenizer(src), dd.tokenizer(tgt))
+
+
+def check_data_fits(data: TrainData, model_name: str, model_cfg: Any) -> None:
+    """Audio data needs a speech model and text data a text model (speech models say so in their Config)."""
+    if "audio" in data.datadir.meta or hasattr(model_cfg, "input_feat_per_channel"):
+        from seq2seq_cli.speech.data import check_model_fits
+
+        check_model_fits(data.datadir, model_name, model_cfg)
 
 
 def load_split(data: TrainData, split: str, cfg: TrainConfig, max_positions: tuple[int, int]) -> Split:
@@ -77,8 +92,15 @@ def load_split(data: TrainData, split: str, cfg: TrainConfig, max_positions: tup
     from seq2seq_cli.training.batching import PairDataset, batch_by_size, filter_by_size
 
     tok = data.tgt_tokenizer
-    src, tgt = data.datadir.dataset(split, data.src_lang), data.datadir.dataset(split, data.tgt_lang)
-    pair = PairDataset(src, tgt, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
+    tgt = data.datadir.dataset(split, data.tgt_lang)
+    if "audio" in data.datadir.meta:  # features (frames) on the source side
+        from seq2seq_cli.speech.data import SpeechPairDataset, feature_dataset
+
+        src = feature_dataset(data.datadir, split)
+        pair: PairDataset = SpeechPairDataset(src, tgt, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
+    else:
+        src = data.datadir.dataset(split, data.src_lang)
+        pair = PairDataset(src, tgt, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
     kept, skipped = filter_by_size(pair, *max_positions)
     if len(skipped):
         first = int(skipped[0])

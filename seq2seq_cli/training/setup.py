@@ -28,7 +28,7 @@ from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.training import components
 from seq2seq_cli.training.checkpointing import restore_path
 from seq2seq_cli.training.config import TrainConfig
-from seq2seq_cli.training.datasets import Split, TrainData, load_split, open_data
+from seq2seq_cli.training.datasets import Split, TrainData, check_data_fits, load_split, open_data
 from seq2seq_cli.training.validation import check_bleu_options
 
 logger = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ def build_parts(cfg: TrainConfig) -> RunParts:
     check_compatible(start, data, cfg)
     check_world_size(start, where.world_size, cfg.reset_dataloader)
     spec = model_spec(cfg, start)
+    check_data_fits(data, spec.name, spec.config)
     model = build_train_model(cfg, spec, data, start, device)
     criterion = components.build_criterion(cfg)
     max_positions = model.max_positions()

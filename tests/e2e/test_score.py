@@ -172,7 +172,7 @@ def test_invalid_utf8(runner, files, tmp_path):
 
 def test_unknown_metric(runner, files):
     result = invoke(runner, ["score", "-s", files["sys_a"], "-r", files["ref_kjv"], "-m", "bleu,meteor"])
-    assert_error(result, "Error: unknown metric 'meteor' (--metrics); available: bleu, chrf, chrf++, ter")
+    assert_error(result, "Error: unknown metric 'meteor' (--metrics); available: bleu, chrf, chrf++, ter, wer")
 
 
 def test_unknown_tokenize_is_a_usage_error(runner, files):

@@ -121,12 +121,12 @@ def test_read_lines_missing_file_and_folder(tmp_path):
 
 def test_parse_metrics():
     assert parse_metrics(["BLEU, chrf++", "ter,bleu"]) == ("bleu", "chrf++", "ter")
-    message = r"^unknown metric 'meteor' \(--metrics\); available: bleu, chrf, chrf\+\+, ter$"
+    message = r"^unknown metric 'meteor' \(--metrics\); available: bleu, chrf, chrf\+\+, ter, wer$"
     with pytest.raises(ConfigError, match=message):
         parse_metrics(["bleu,meteor"])
     with pytest.raises(ConfigError, match="no metric given"):
         parse_metrics([" , "])
-    assert METRICS == ("bleu", "chrf", "chrf++", "ter")
+    assert METRICS == ("bleu", "chrf", "chrf++", "ter", "wer")
 
 
 def test_line_count_mismatch_names_both_files_and_counts(files, tmp_path):
