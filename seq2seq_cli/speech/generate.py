@@ -85,8 +85,9 @@ def _read_manifest(cfg: GenerateConfig, translator: Any) -> tuple[list[np.ndarra
 
     rows = read_manifest(cfg.input, "--input", need_text=False)
     fbank_cfg = FbankConfig(num_mel_bins=translator.ensemble.models[0].cfg.input_feat_per_channel)
+    # Rounded through float16 as preprocess stores them: a manifest decodes exactly as its preprocessed DATA_DIR.
     feats = [extract(read_audio(r.audio, fbank_cfg.sample_rate, r.where(cfg.input)), fbank_cfg, r.where(cfg.input))
-             for r in rows]
+             .astype(np.float16).astype(np.float32) for r in rows]
     has_text = bool(rows) and rows[0].text is not None
     return feats, [r.id for r in rows], [r.text or "" for r in rows] if has_text else None
 

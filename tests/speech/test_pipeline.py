@@ -1,0 +1,139 @@
+"""The audio pipeline end to end on tiny synthetic speech: preprocess --audio -> train -> generate -> score wer."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from seq2seq_cli.data.datadir import DataDir
+from seq2seq_cli.speech.audio import read_audio
+from seq2seq_cli.speech.data import feature_dataset
+from seq2seq_cli.speech.features import FbankConfig, extract
+from seq2seq_cli.speech.manifest import read_manifest
+from tests.conftest import invoke
+from tests.speech.clips import write_tone_corpus
+from tests.speech.test_bad_input import assert_error
+from tests.train_fixtures import make_data_dir, ok
+
+TINY_S2T = ["--arch", "s2t_transformer_xs", "--encoder-layers", "1", "--decoder-layers", "1",
+            "--encoder-embed-dim", "16", "--decoder-embed-dim", "16", "--encoder-ffn-embed-dim", "32",
+            "--decoder-ffn-embed-dim", "32", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+            "--model-opt", "conv_channels=16", "--dropout", "0.1"]
+FAST = ["--max-tokens", "2000", "--lr", "0.003", "--warmup-updates", "5", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return write_tone_corpus(tmp_path_factory.mktemp("speech") / "raw")
+
+
+@pytest.fixture(scope="module")
+def audio_data(corpus: Path) -> Path:
+    from click.testing import CliRunner
+
+    dest = corpus.parent / "data"
+    ok(invoke(CliRunner(), ["preprocess", "--audio", "-s", "audio", "-t", "en", "--trainpref", corpus / "train",
+                            "--validpref", corpus / "valid", "--testpref", corpus / "test", "--destdir", dest,
+                            "--tokenizer", "none"]))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def checkpoint(audio_data: Path) -> Path:
+    from click.testing import CliRunner
+
+    save = audio_data.parent / "ck"
+    ok(invoke(CliRunner(), ["train", audio_data, "--save-dir", save, *TINY_S2T, *FAST, "--max-update", "12",
+                            "--no-epoch-checkpoints"]))
+    return save / "checkpoint_last.pt"
+
+
+def test_preprocess_stores_fbank_features_and_target_ids(audio_data, corpus):
+    dd = DataDir(audio_data)
+    dd.verify()
+    assert dd.meta["audio"] == {"side": "audio", "dtype": "float16", "features": {
+        "type": "fbank", "num_mel_bins": 80, "sample_rate": 16000, "frame_length_ms": 25.0, "frame_shift_ms": 10.0,
+        "cmvn": "utterance"}}
+    assert dd.splits == ["train", "valid", "test"] and dd.meta["splits"]["train"]["sentences"] == 40
+    assert dd.tokenizer("audio") is dd.tokenizer("en")  # the speech side borrows the target's entry
+    rows = read_manifest(corpus / "valid.tsv", "--validpref", need_text=True)
+    feats, targets = feature_dataset(dd, "valid"), dd.dataset("valid", "en")
+    assert len(feats) == len(rows) == 6 and feats.dim == 80
+    for i, row in enumerate(rows):
+        expected = extract(read_audio(row.audio, 16000, "test"), FbankConfig(), "test")
+        np.testing.assert_array_equal(feats[i], expected.astype(np.float16))
+        assert dd.tokenizer("en").decode_batch([targets[i].tolist()]) == [row.text]
+    assert feats.sizes.sum() == dd.meta["splits"]["valid"]["frames"]
+
+
+def test_train_generate_and_score_wer(runner, checkpoint, audio_data, corpus, tmp_path):
+    state = json.loads((checkpoint.parent / "config.json").read_text())
+    assert state["model"]["name"] == "s2t_transformer"
+    from_data = invoke(runner, ["generate", audio_data, "--path", checkpoint, "--beam", "2", "--device", "cpu",
+                                "--no-progress"])
+    ok(from_data)
+    hyps = from_data.stdout.splitlines()
+    assert len(hyps) == 6
+    assert re.search(r"Generate test with beam: WER\|nrefs:1\|case:mixed\|tok:words\|version:jiwer-[\d.]+ = "
+                     r"[\d.]+ \(S \d+, D \d+, I \d+, N 2\d\)", from_data.stderr), from_data.stderr
+    # a manifest decodes exactly as its preprocessed DATA_DIR (the same features, rounded to float16 alike)
+    from_manifest = invoke(runner, ["generate", "--input", corpus / "test.tsv", "--path", checkpoint, "--beam", "2",
+                                    "--device", "cpu", "--no-progress"])
+    assert ok(from_manifest).stdout.splitlines() == hyps
+
+    refs = [row.text for row in read_manifest(corpus / "test.tsv", "--input", need_text=True)]
+    (tmp_path / "hyp.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
+    (tmp_path / "ref.txt").write_text("\n".join(refs) + "\n", encoding="utf-8")
+    scored = ok(invoke(runner, ["score", "-s", tmp_path / "hyp.txt", "-r", tmp_path / "ref.txt", "-m", "wer",
+                                "--json"]))
+    result = json.loads(scored.stdout)
+    truth = jiwer.process_words(refs, hyps)
+    assert result["score"] == pytest.approx(100 * truth.wer)
+    assert result["verbose"] == f"(S {truth.substitutions}, D {truth.deletions}, I {truth.insertions}, N " \
+                                f"{truth.hits + truth.substitutions + truth.deletions})"
+
+    fairseq = ok(invoke(runner, ["generate", audio_data, "--path", checkpoint, "--beam", "2", "--device", "cpu",
+                                 "--output-format", "fairseq", "--no-progress"])).stdout.splitlines()
+    assert fairseq[0] == "S-0\ttest utterance 0" and fairseq[1] == f"T-0\t{refs[0]}"
+
+
+def test_score_wer_numbers_and_options(runner, tmp_path):
+    (tmp_path / "ref").write_text("a b c\nd e\n", encoding="utf-8")
+    (tmp_path / "hyp").write_text("a x c d\nD e\n", encoding="utf-8")
+    text = ok(invoke(runner, ["score", "-s", tmp_path / "hyp", "-r", tmp_path / "ref", "-m", "wer"])).stdout
+    assert re.fullmatch(r"WER\|nrefs:1\|case:mixed\|tok:words\|version:jiwer-[\d.]+ = 60\.00 \(S 2, D 0, I 1, N 5\)\n",
+                        text)
+    lower = ok(invoke(runner, ["score", "-s", tmp_path / "hyp", "-r", tmp_path / "ref", "-m", "wer", "-lc"])).stdout
+    assert "case:lc" in lower and "= 40.00 (S 1, D 0, I 1, N 5)" in lower
+    segments = ok(invoke(runner, ["score", "-s", tmp_path / "hyp", "-r", tmp_path / "ref", "-m", "wer",
+                                  "--sentence-level"])).stdout.splitlines()
+    assert [line.split(" = ")[1] for line in segments] == ["66.67 (S 1, D 0, I 1, N 3)", "50.00 (S 1, D 0, I 0, N 2)"]
+    paired = invoke(runner, ["score", "-s", tmp_path / "hyp", "-s", tmp_path / "ref", "-r", tmp_path / "ref", "-m",
+                             "wer"])
+    assert_error(paired, "the paired bootstrap test (several --sys) covers bleu, chrf, chrf++ and ter, not wer; "
+                         "score each system alone for its WER")
+
+
+def test_models_and_data_must_match(runner, checkpoint, audio_data, tmp_path):
+    text_model = invoke(runner, ["train", audio_data, "--save-dir", tmp_path / "t", "--arch", "transformer_small",
+                                 *FAST, "--max-update", "1"])
+    assert_error(text_model, f"{audio_data} holds audio features, but model 'transformer' reads token ids; use "
+                             "--arch s2t_transformer (or s2t_transformer_s, s2t_transformer_xs)")
+    text_data = make_data_dir(tmp_path / "text")
+    speech_on_text = invoke(runner, ["train", text_data, "--save-dir", tmp_path / "s", *TINY_S2T, *FAST])
+    assert_error(speech_on_text, f"model 's2t_transformer' reads audio features, but {text_data} holds text; make an "
+                                 "audio DATA_DIR with `seq2seq preprocess --audio` (docs/speech.md)")
+    reverse = invoke(runner, ["train", audio_data, "--save-dir", tmp_path / "r", *TINY_S2T, *FAST, "-s", "en",
+                              "-t", "audio"])
+    assert_error(reverse, f"{audio_data} is an audio DATA_DIR whose speech side is 'audio'; it trains audio->en only "
+                          "(drop -s/-t)")
+    stdin = invoke(runner, ["generate", "--path", checkpoint, "--device", "cpu"], input="do re\n")
+    assert_error(stdin, f"{checkpoint} is a speech model: give an audio DATA_DIR or --input MANIFEST.tsv (columns "
+                        "id, audio[, n_frames, tgt_text]); it does not read text from stdin")
+    on_text = invoke(runner, ["generate", text_data, "--path", checkpoint, "--device", "cpu"])
+    assert_error(on_text, f"{checkpoint} is a speech model, but {text_data} holds text; give an audio DATA_DIR "
+                          "(seq2seq preprocess --audio) or --input MANIFEST.tsv")
