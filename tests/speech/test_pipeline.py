@@ -137,3 +137,33 @@ def test_models_and_data_must_match(runner, checkpoint, audio_data, tmp_path):
     on_text = invoke(runner, ["generate", text_data, "--path", checkpoint, "--device", "cpu"])
     assert_error(on_text, f"{checkpoint} is a speech model, but {text_data} holds text; give an audio DATA_DIR "
                           "(seq2seq preprocess --audio) or --input MANIFEST.tsv")
+
+
+def test_resume_repeats_the_uninterrupted_run_with_specaugment(runner, audio_data, tmp_path):
+    from tests.train_fixtures import losses_by_update, read_log
+
+    masks = ["--model-opt", "freq_mask_n=2", "--model-opt", "time_mask_n=2", "--model-opt", "time_mask_t=10"]
+    args = [*TINY_S2T, *masks, *FAST, "--log-interval", "1", "--save-interval-updates", "3"]
+    ok(invoke(runner, ["train", audio_data, "--save-dir", tmp_path / "ref", *args, "--max-update", "6"]))
+    reference = losses_by_update(read_log(tmp_path / "ref"))
+    ok(invoke(runner, ["train", audio_data, "--save-dir", tmp_path / "ck", *args, "--max-update", "3"]))
+    ok(invoke(runner, ["train", audio_data, "--save-dir", tmp_path / "ck", *args, "--max-update", "6"]))
+    resumed = losses_by_update(read_log(tmp_path / "ck"))
+    assert [resumed[n] for n in range(1, 7)] == pytest.approx([reference[n] for n in range(1, 7)], abs=1e-6)
+
+
+def test_training_split_filtering_and_a_reused_target_dictionary(runner, audio_data, corpus, tmp_path):
+    rows = (corpus / "train.tsv").read_text(encoding="utf-8").splitlines()
+    header, first, second, third = rows[:4]
+    empty_target = "\t".join(second.split("\t")[:3] + [""])
+    long_target = "\t".join(third.split("\t")[:3] + ["do re mi fa so la do re"])
+    (tmp_path / "train.tsv").write_text("\n".join([header, first, empty_target, long_target]) + "\n", encoding="utf-8")
+    (tmp_path / "clips").symlink_to(corpus / "clips")
+    tokenizer = audio_data / "tokenizer.en.json"
+    ok(invoke(runner, ["preprocess", "--audio", "-s", "audio", "-t", "en", "--trainpref", tmp_path / "train",
+                       "--destdir", tmp_path / "bin", "--tgtdict", tokenizer, "--max-length", "5"]))
+    dd = DataDir(tmp_path / "bin")
+    assert dd.meta["filtering"]["train"] == {"input_pairs": 3, "kept_pairs": 1, "max_length": 5,
+                                             "dropped": {"empty_side": 1, "longer_than_max_length": 1}}
+    assert (tmp_path / "bin" / "tokenizer.en.json").read_text() == tokenizer.read_text()
+    assert len(feature_dataset(dd, "train")) == len(dd.dataset("train", "en")) == 1

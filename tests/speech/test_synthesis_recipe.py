@@ -1,0 +1,45 @@
+"""examples/speech/synthesize.py without espeak-ng: the verse selection, the per-clip draws and the resampler."""
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import BIBLE_SAMPLE, REPO
+
+
+@pytest.fixture(scope="module")
+def synth():
+    name = "examples_speech_synthesize"  # dataclasses need the module in sys.modules while it executes
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / "speech" / "synthesize.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[name]
+
+
+def test_resampling_keeps_a_tone(synth):
+    t = np.arange(22050) / 22050
+    out = synth.resample(np.sin(2 * np.pi * 1000 * t), 22050, 16000)
+    assert len(out) == 16000
+    np.testing.assert_allclose(out, np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000), atol=1e-6)
+
+
+def test_the_recipe_is_fixed_by_the_seed(synth, tmp_path):
+    def draw():
+        rng = random.Random(1)
+        chosen = synth.select(BIBLE_SAMPLE, "train", 20, 30, rng)
+        return chosen, synth.plan(BIBLE_SAMPLE, tmp_path, "es", "train", chosen, random.Random("1-es"))
+
+    (chosen, clips), (again, clips_again) = draw(), draw()
+    assert chosen == again and clips == clips_again and len(clips) == 20
+    en = (BIBLE_SAMPLE / "train.en").read_text(encoding="utf-8").splitlines()
+    es = (BIBLE_SAMPLE / "train.es").read_text(encoding="utf-8").splitlines()
+    assert all(len(en[i].split()) <= 30 and len(es[i].split()) <= 30 for i in chosen)
+    for clip, i in zip(clips, chosen):
+        assert clip.text == es[i] and clip.voice.split("+")[0] in synth.VOICES["es"]
+        assert 130 <= clip.rate_wpm <= 190 and 30 <= clip.pitch <= 70 and 10.0 <= clip.snr_db <= 30.0
