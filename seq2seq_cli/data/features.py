@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seq2seq_cli.data.indexed import _check_index
 from seq2seq_cli.errors import DataError, DataFormatError
 
 MAGIC = b"S2SFEAT\x00"
@@ -104,11 +105,7 @@ class FeatureDataset:
         index = np.fromfile(self.idx_path, dtype="<i8", offset=HEADER.size, count=2 * count)
         self.sizes: np.ndarray = index[:count]
         self._offsets: np.ndarray = index[count:]
-        if count and not (self.sizes.min() >= 0 and self._offsets[0] == 0
-                          and np.array_equal(self._offsets[1:], self._offsets[:-1] + self.sizes[:-1])):
-            raise DataFormatError(f"{self.idx_path}: sizes and offsets disagree (damaged index); "
-                                  "re-run seq2seq preprocess")
-        self.num_frames = int(self.sizes.sum()) if count else 0
+        self.num_frames = _check_index(self.idx_path, self.sizes, self._offsets)  # offsets follow the sizes
         expected = self.num_frames * self.dim * DTYPE.itemsize
         actual = self.bin_path.stat().st_size
         if actual != expected:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from seq2seq_cli import __version__
 from seq2seq_cli.config import to_dict
@@ -123,17 +123,24 @@ def run_preprocess(cfg: PreprocessConfig) -> Path:
     check_destination(cfg.destdir, cfg.force, [p for s in splits for p in (s.src, s.tgt)])
     for split in splits:  # one streaming pass per file: exists, UTF-8, line counts agree
         split.pairs = check_parallel(split.src, split.tgt, split.flag)
+    meta = write_datadir(cfg, lambda staging: _build(cfg, splits, plans, staging))
+    logger.info("wrote %s (%s) in %.1f s", cfg.destdir, ", ".join(meta["splits"]), time.perf_counter() - start)
+    return cfg.destdir
+
+
+def write_datadir(cfg: PreprocessConfig, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Run `build(staging)` (which writes the files and returns meta.json's content) in a staging folder, write
+    meta.json last, and rename the folder to --destdir; on any failure the staging folder is removed."""
     staging = staging_dir(cfg.destdir)
     try:
         with tokenizer_threads(cfg.workers), binarize.progress_logging():
-            meta = _build(cfg, splits, plans, staging)
+            meta = build(staging)
             binarize.write_json(staging / META_FILE, meta)
         publish(staging, cfg.destdir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("wrote %s (%s) in %.1f s", cfg.destdir, ", ".join(meta["splits"]), time.perf_counter() - start)
-    return cfg.destdir
+    return meta
 
 
 def _validate(cfg: PreprocessConfig) -> None:

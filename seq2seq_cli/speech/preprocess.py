@@ -16,7 +16,6 @@ and line. The folder is written atomically (staging folder, then rename), as for
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,11 @@ from typing import Any
 from seq2seq_cli import __version__
 from seq2seq_cli.config import to_dict
 from seq2seq_cli.data import binarize
-from seq2seq_cli.data.datadir import FORMAT_VERSION, META_FILE, check_destination, publish, staging_dir
+from seq2seq_cli.data.datadir import FORMAT_VERSION, check_destination
 from seq2seq_cli.data.features import FeatureDatasetWriter
 from seq2seq_cli.data.indexed import IndexedDatasetWriter
 from seq2seq_cli.data.preprocess import (PreprocessConfig, SplitInput, TokenizerPlan, _common_flags, _get_tokenizer,
-                                         _resolve_splits, _validate, tokenizer_threads)
+                                         _resolve_splits, _validate, write_datadir)
 from seq2seq_cli.errors import ConfigError, DataError
 from seq2seq_cli.speech.audio import read_audio
 from seq2seq_cli.speech.features import FbankConfig, extract
@@ -57,15 +56,7 @@ def run_audio_preprocess(cfg: PreprocessConfig) -> Path:
     if "train" in rows and not rows["train"]:
         raise DataError(f"{manifests['train']}: no utterances (--trainpref); nothing to train on")
     check_destination(cfg.destdir, cfg.force, list(manifests.values()))
-    staging = staging_dir(cfg.destdir)
-    try:
-        with tokenizer_threads(cfg.workers), binarize.progress_logging():
-            meta = _build(cfg, splits, manifests, rows, plan, staging)
-            binarize.write_json(staging / META_FILE, meta)
-        publish(staging, cfg.destdir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    meta = write_datadir(cfg, lambda staging: _build(cfg, splits, manifests, rows, plan, staging))
     logger.info("wrote %s (%s) in %.1f s", cfg.destdir, ", ".join(meta["splits"]), time.perf_counter() - start)
     return cfg.destdir
 
