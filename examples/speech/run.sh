@@ -4,10 +4,11 @@
 # docs/speech.md): install -> synthesize -> preprocess --audio -> train -> generate -> score (WER, BLEU).
 #
 #   examples/speech/run.sh                      # both tasks, 40 minutes of training each (the benchmark run)
-#   TASKS=asr MINUTES=3 examples/speech/run.sh  # a short smoke of one task
+#   TASKS=asr TRAIN=300 TEST=30 MINUTES=3 examples/speech/run.sh  # a short smoke of one task
 #
 # Everything goes under $OUT (default runs/speech). Steps already done (a synthesized language, a DATA_DIR) are
-# skipped on a second run. THREADS (default 2) CPU threads for training and decoding.
+# skipped on a second run. THREADS (default 2) CPU threads for synthesis, training and decoding. TRAIN, VALID,
+# TEST (6000, 100, 300: the recipe) shrink the corpus for a smoke run.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -16,6 +17,9 @@ OUT="${OUT:-runs/speech}"
 TASKS="${TASKS:-asr st}"
 MINUTES="${MINUTES:-40}"
 THREADS="${THREADS:-2}"
+TRAIN="${TRAIN:-6000}"
+VALID="${VALID:-100}"
+TEST="${TEST:-300}"
 mkdir -p "$OUT"
 
 # 1. What it needs: espeak-ng (Debian package) and the speech extra.
@@ -33,7 +37,7 @@ for task in $TASKS; do
     audio="$OUT/audio/$lang"
     # 2. The corpus: 6,000 train verses (<= 30 words), 100 valid, 300 test; seed 1; 16 kHz mono.
     [ -f "$audio/test.tsv" ] || python "$HERE/synthesize.py" --data "$BIBLE" --out "$OUT/audio" --langs "$lang" \
-        --workers "$THREADS"
+        --train "$TRAIN" --valid "$VALID" --test "$TEST" --workers "$THREADS"
     # 3. Features (80-dim fbank + utterance CMVN) and a 1,000-piece unigram vocabulary of the English targets.
     [ -f "$OUT/bin-$task/meta.json" ] || seq2seq preprocess --audio -s "${lang}_speech" -t en \
         --trainpref "$audio/train" --validpref "$audio/valid" --testpref "$audio/test" \

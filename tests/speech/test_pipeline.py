@@ -131,6 +131,9 @@ def test_models_and_data_must_match(runner, checkpoint, audio_data, tmp_path):
                               "-t", "audio"])
     assert_error(reverse, f"{audio_data} is an audio DATA_DIR whose speech side is 'audio'; it trains audio->en only "
                           "(drop -s/-t)")
+    bleu = invoke(runner, ["train", audio_data, "--save-dir", tmp_path / "b", *TINY_S2T, *FAST, "--eval-bleu"])
+    assert_error(bleu, f"--eval-bleu does not support the audio DATA_DIR {audio_data} yet; decode it with "
+                       "`seq2seq generate` and score with `seq2seq score`")
     stdin = invoke(runner, ["generate", "--path", checkpoint, "--device", "cpu"], input="do re\n")
     assert_error(stdin, f"{checkpoint} is a speech model: give an audio DATA_DIR or --input MANIFEST.tsv (columns "
                         "id, audio[, n_frames, tgt_text]); it does not read text from stdin")
