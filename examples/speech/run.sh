@@ -12,7 +12,9 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-BIBLE="${BIBLE:-$REPO/../shared/data/bible-es-en}"
+# The shared Bible corpus sits beside the main checkout (../shared) or beside a worktree's parent (../../shared).
+BIBLE="${BIBLE:-$(for d in "$REPO/../shared" "$REPO/../../shared"; do [ -d "$d/data/bible-es-en" ] && echo "$d/data/bible-es-en" && break; done)}"
+[ -n "$BIBLE" ] || { echo "the Bible corpus was not found; set BIBLE=/path/to/bible-es-en" >&2; exit 1; }
 OUT="${OUT:-runs/speech}"
 TASKS="${TASKS:-asr st}"
 MINUTES="${MINUTES:-40}"

@@ -105,6 +105,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    for split in ("train", "valid", "test"):
+        for lang in ("en", "es"):
+            if not (args.data / f"{split}.{lang}").is_file():
+                sys.exit(f"{args.data / f'{split}.{lang}'}: no such file; give --data the Bible corpus folder")
     rng = random.Random(args.seed)
     chosen = {"train": select(args.data, "train", args.train, args.max_words, rng),
               "valid": select(args.data, "valid", args.valid, None, rng),
