@@ -219,23 +219,28 @@ def _build(cfg: PreprocessConfig, splits: list[SplitInput], plans: list[Tokenize
         files[plan.file] = binarize.write_text(out / plan.file, plan.tokenizer.to_json())
     by_lang = {lang: plan for plan in plans for lang in plan.langs}
     tokenizers = {lang: plan.tokenizer for lang, plan in by_lang.items()}
-    split_meta, filtering = {}, {}
-    for split in splits:
-        result = binarize.binarize_split(split, cfg.source_lang, cfg.target_lang, tokenizers, out,
-                                         max_length=cfg.max_length, filter_pairs=split.name == "train",
-                                         progress=cfg.progress)
-        split_meta[split.name] = result.meta
+    results = {split.name: binarize.binarize_split(split, cfg.source_lang, cfg.target_lang, tokenizers, out,
+                                                   max_length=cfg.max_length, filter_pairs=split.name == "train",
+                                                   progress=cfg.progress)
+               for split in splits}
+    return datadir_meta(cfg, len(plans) == 1, {lang: {"file": plan.file, **plan.meta,
+                                                      "vocab_size": plan.tokenizer.vocab_size}
+                                               for lang, plan in by_lang.items()}, results, files)
+
+
+def datadir_meta(cfg: PreprocessConfig, joined: bool, tokenizers: dict[str, Any],
+                 results: dict[str, binarize.SplitResult], files: dict[str, Any]) -> dict[str, Any]:
+    """meta.json's content (docs/data-format.md) from the tokenizer entries and each split's result; `files`
+    (the tokenizer files' checksums) gains the splits' files."""
+    for result in results.values():
         files.update(result.checksums)
-        if split.name == "train":
-            filtering["train"] = result.filtering
     return {
         "format_version": FORMAT_VERSION, "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "langs": {"src": cfg.source_lang, "tgt": cfg.target_lang},
-        "joined": len(plans) == 1,
-        "tokenizers": {lang: {"file": plan.file, **plan.meta, "vocab_size": plan.tokenizer.vocab_size}
-                       for lang, plan in by_lang.items()},
-        "splits": split_meta, "filtering": filtering,
+        "joined": joined, "tokenizers": tokenizers,
+        "splits": {name: result.meta for name, result in results.items()},
+        "filtering": {"train": results["train"].filtering} if "train" in results else {},
         "files": files, "checksum": "sha256",
         "preprocess": to_dict(cfg),
     }

@@ -20,14 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seq2seq_cli import __version__
 from seq2seq_cli.config import to_dict
 from seq2seq_cli.data import binarize
-from seq2seq_cli.data.datadir import FORMAT_VERSION, check_destination
+from seq2seq_cli.data.datadir import check_destination
 from seq2seq_cli.data.features import FeatureDatasetWriter
 from seq2seq_cli.data.indexed import IndexedDatasetWriter
 from seq2seq_cli.data.preprocess import (PreprocessConfig, SplitInput, TokenizerPlan, _common_flags, _get_tokenizer,
-                                         _resolve_splits, _validate, write_datadir)
+                                         _resolve_splits, _validate, datadir_meta, write_datadir)
 from seq2seq_cli.errors import ConfigError, DataError
 from seq2seq_cli.speech.audio import read_audio
 from seq2seq_cli.speech.features import FbankConfig, extract
@@ -107,24 +106,12 @@ def _build(cfg: PreprocessConfig, splits: list[SplitInput], manifests: dict[str,
         train.tgt.unlink()
     entry = {"file": plan.file, **plan.meta, "vocab_size": plan.tokenizer.vocab_size}
     files = {plan.file: binarize.write_text(out / plan.file, plan.tokenizer.to_json())}
-    split_meta, filtering = {}, {}
-    for split in splits:
-        result = binarize_audio_split(split.name, manifests[split.name], rows[split.name], src, tgt,
-                                      plan.tokenizer, fbank_cfg, out, cfg, filter_rows=split.name == "train")
-        split_meta[split.name] = result.meta
-        files.update(result.checksums)
-        if split.name == "train":
-            filtering["train"] = result.filtering
-    return {
-        "format_version": FORMAT_VERSION, "tool_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "langs": {"src": src, "tgt": tgt}, "joined": False,
-        "tokenizers": {src: entry, tgt: entry},
-        "audio": {"side": src, "features": {"type": "fbank", **to_dict(fbank_cfg)}, "dtype": "float16"},
-        "splits": split_meta, "filtering": filtering,
-        "files": files, "checksum": "sha256",
-        "preprocess": to_dict(cfg),
-    }
+    results = {split.name: binarize_audio_split(split.name, manifests[split.name], rows[split.name], src, tgt,
+                                                plan.tokenizer, fbank_cfg, out, cfg, filter_rows=split.name == "train")
+               for split in splits}
+    meta = datadir_meta(cfg, False, {src: entry, tgt: entry}, results, files)
+    meta["audio"] = {"side": src, "features": {"type": "fbank", **to_dict(fbank_cfg)}, "dtype": "float16"}
+    return meta
 
 
 def binarize_audio_split(name: str, manifest: Path, rows: list[ManifestRow], src: str, tgt: str, tokenizer: Any,
