@@ -106,7 +106,8 @@ def decode_features(translator: Any, feats: Sequence[np.ndarray], strategy: Deco
         raise ConfigError(f"the features have {feats[0].shape[1]} values per frame but {cfg.path} reads {wanted}")
     results: list[list[Hypothesis]] = [[] for _ in feats]
     bar = _progress(len(feats), cfg.progress)
-    with bar, torch.inference_mode(), autocast(translator.precision, device):
+    # translator._autocast: int8 models are quantized at load time, not autocast
+    with bar, torch.inference_mode(), autocast(translator._autocast, device):
         for batch in plan_batches([len(f) for f in feats], cfg.batch_size, cfg.max_tokens):
             src = collate_features([feats[i] for i in batch]).to(device)
             lengths = torch.tensor([len(feats[i]) for i in batch], device=device)

@@ -96,6 +96,10 @@ def test_train_generate_and_score_wer(runner, checkpoint, audio_data, corpus, tm
     assert result["verbose"] == f"(S {truth.substitutions}, D {truth.deletions}, I {truth.insertions}, N " \
                                 f"{truth.hits + truth.substitutions + truth.deletions})"
 
+    int8 = ok(invoke(runner, ["generate", audio_data, "--path", checkpoint, "--beam", "2", "--device", "cpu",
+                              "--precision", "int8", "--no-progress"])).stdout.splitlines()
+    assert len(int8) == len(hyps)  # quantized decoding runs too (its outputs may differ slightly)
+
     fairseq = ok(invoke(runner, ["generate", audio_data, "--path", checkpoint, "--beam", "2", "--device", "cpu",
                                  "--output-format", "fairseq", "--no-progress"])).stdout.splitlines()
     assert fairseq[0] == "S-0\ttest utterance 0" and fairseq[1] == f"T-0\t{refs[0]}"
