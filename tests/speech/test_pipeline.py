@@ -174,3 +174,10 @@ def test_training_split_filtering_and_a_reused_target_dictionary(runner, audio_d
                                              "dropped": {"empty_side": 1, "longer_than_max_length": 1}}
     assert (tmp_path / "bin" / "tokenizer.en.json").read_text() == tokenizer.read_text()
     assert len(feature_dataset(dd, "train")) == len(dd.dataset("train", "en")) == 1
+
+
+def test_speech_generate_refuses_torchrun(runner, checkpoint, audio_data, monkeypatch):
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    result = invoke(runner, ["generate", audio_data, "--path", checkpoint, "--device", "cpu"])
+    assert_error(result, "generate with a speech checkpoint runs in one process; run it without torchrun")
