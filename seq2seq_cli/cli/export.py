@@ -27,7 +27,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(ExportConfig)}
               help="Weight type of the exported model  [default: float32]; the parity check then also reports the "
                    "agreement with float32 PyTorch and the BLEU difference.")
 @click.option("--check-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Source sentences for the parity check  [default: random sentences of source tokens].")
+              help="Source sentences for the parity check, e.g. the test set (required unless --no-check).")
 @click.option("--check-ref", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="References of --check-file (for the BLEU of a quantized export).")
 @click.option("--check-lines", type=int, default=_FIELDS["check_lines"].default, show_default=True,
