@@ -134,7 +134,8 @@ def build_spec(loaded: LoadedModel) -> Any:
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().float().numpy()
+    # A copy: CTranslate2's optimize() quantizes the arrays in place, which must not touch the model's weights.
+    return t.detach().cpu().float().numpy().copy()
 
 
 def _set_stack(spec: Any, stack: nn.Module, max_positions: int, embeddings: Any) -> None:

@@ -206,3 +206,18 @@ def test_a_setting_ctranslate2_cannot_express_is_refused(root, checkpoints) -> N
     assert (f"{root / 'alibi.pt'}: model setting alibi_slopes=True has no CTranslate2 equivalent the exporter "
             "knows of; the model cannot be exported") in result.stderr
     assert not (root / "alibi").exists()
+
+
+def test_quantizing_leaves_the_model_weights_alone(root, checkpoints) -> None:
+    # CTranslate2 quantizes the spec's arrays in place: they must be copies, or the PyTorch side of the check
+    # (and anything else holding the model) would decode with int8-rounded weights.
+    import torch
+
+    from seq2seq_cli.checkpoint import load_model
+    from seq2seq_cli.export.converter import write_model
+
+    loaded = load_model(checkpoints["pre-ln-separate"])
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    write_model(loaded, root / "int8-unit", "int8")
+    after = loaded.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
