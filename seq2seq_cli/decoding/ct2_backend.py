@@ -18,9 +18,9 @@ Positional scores (fairseq's P- lines, jsonl) and the hypothesis scores come fro
 the hypotheses, as CTranslate2's search does not return positional scores and its own scores are renormalized after
 masking (see `CT2Engine.translate`). At the length limit CTranslate2 ends a hypothesis on any token where
 ours forces EOS: that token is cut and EOS scored instead, which makes greedy exact and beam search close (its last
-step may keep other prefixes than ours). Remaining differences (docs/export.md): --temperature only reshapes sampling (refused for greedy/beam)
-and sampled scores are under the untempered model; --unkpen only as 0 or inf; no --prefix-size; with lenpen 0
-CTranslate2 stops when the best beam ends.
+step may keep other prefixes than ours). Remaining differences (docs/export.md): --temperature only reshapes sampling
+(refused for greedy/beam) and sampled scores are under the untempered model; --unkpen only as 0 or inf; no
+--prefix-size; with lenpen 0 CTranslate2 stops when the best beam ends.
 """
 from __future__ import annotations
 
@@ -138,14 +138,19 @@ class CT2Engine:
                                                                                          max_len + 1)})
         hyps: list[list[Hypothesis]] = []
         for res in results:
-            nb: dict[tuple[int, ...], Hypothesis] = {}
+            nb: list[Hypothesis] = []
             for tokens, score in zip(res.hypotheses, res.scores):
                 ids = [self.tgt_index[t] for t in tokens]
                 if ids and ids[-1] == self.specials.eos:
                     ids = ids[:-1]
-                # At the limit CTranslate2 ends on any token where we force EOS: cut it, EOS is scored after.
-                nb.setdefault(tuple(ids[:max_len]), Hypothesis(ids[:max_len], score))
-            hyps.append(list(nb.values()))
+                if len(ids) > max_len:
+                    # At the limit CTranslate2 ends on any token where we force EOS: cut it (EOS is scored after);
+                    # two beams that differed only in that token are one hypothesis for us.
+                    ids = ids[:max_len]
+                    if any(h.tokens == ids for h in nb):
+                        continue
+                nb.append(Hypothesis(ids, score))
+            hyps.append(nb)
         self._positional(src_ids, hyps, lenpen)
         return [_fill(sorted(nb, key=lambda h: h.score, reverse=True)[:nbest], nbest) for nb in hyps]
 

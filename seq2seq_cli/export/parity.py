@@ -105,10 +105,10 @@ def compare_quantized(ours: Any, quantized: Any, quantization: str, lines: Seque
     same = sum(a[0].tokens == b[0].tokens for a, b in zip(mine, theirs))
     our_text = ours.detokenize([h[0].tokens for h in mine])
     their_text = ours.detokenize([h[0].tokens for h in theirs])
+    rate = same / max(1, len(lines))
     if refs is None:
-        return QuantizedAgreement(quantization, len(lines), same / max(1, len(lines)), None, _bleu(their_text, our_text))
-    return QuantizedAgreement(quantization, len(lines), same / max(1, len(lines)), _bleu(our_text, refs),
-                              _bleu(their_text, refs))
+        return QuantizedAgreement(quantization, len(lines), rate, None, _bleu(their_text, our_text))
+    return QuantizedAgreement(quantization, len(lines), rate, _bleu(our_text, refs), _bleu(their_text, refs))
 
 
 def _bleu(hyps: list[str], refs: list[str]) -> float:

@@ -121,7 +121,7 @@ def test_sampling(model) -> None:
     first = jsonl(run(model["dir"], *args, "--beam", "3", "--nbest", "3", "--seed", "7"))
     assert first == jsonl(run(model["dir"], *args, "--beam", "3", "--nbest", "3", "--seed", "7"))
     assert all(len(r["hypotheses"]) == 3 for r in first)
-    for r in first:  # n-best best first, by our score (the tempered log-probability, normalized)
+    for r in first:  # n-best best first, by our score (length-normalized log-probability)
         scores = [h["score"] for h in r["hypotheses"]]
         assert scores == sorted(scores, reverse=True)
         for h in r["hypotheses"]:
