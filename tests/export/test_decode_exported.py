@@ -12,16 +12,6 @@ from tests.decoding_fixtures import copy_sentences, tiny_checkpoint
 from tests.train_fixtures import ok
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread_for_module_fixtures():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> dict[str, Path]:
     """The decoding tests' trained copy model (2+2 layers, width 32, shared embeddings), exported with its check."""
