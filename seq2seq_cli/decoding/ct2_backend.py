@@ -215,9 +215,13 @@ class CT2Translator(Translator):
         tgt_tok = Tokenizer.from_json((path / TGT_TOKENIZER).read_text(encoding="utf-8"),
                                       source=str(path / TGT_TOKENIZER))
         kind, index = ct2_device(device)
+        compute = compute_type(precision, meta.get("quantization", "float32"))
+        supported = ct2.get_supported_compute_types(kind, index)
+        if compute != "default" and compute not in supported:
+            raise DeviceError(f"--precision {precision}: CTranslate2 cannot compute in {compute} on this {kind} "
+                              f"(it can: {', '.join(sorted(supported))}); use --precision fp32")
         try:
-            translator = ct2.Translator(str(path), device=kind, device_index=index,
-                                        compute_type=compute_type(precision, meta.get("quantization", "float32")),
+            translator = ct2.Translator(str(path), device=kind, device_index=index, compute_type=compute,
                                         intra_threads=threads or torch.get_num_threads())
         except (RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path}: CTranslate2 cannot load this model ({exc})") from None

@@ -133,6 +133,20 @@ def test_options_ctranslate2_cannot_follow_are_refused(model, flags, message) ->
     assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_precision_ctranslate2_cannot_compute_is_refused(model) -> None:
+    import ctranslate2
+
+    if "bfloat16" in ctranslate2.get_supported_compute_types("cpu"):
+        result = ok(invoke(CliRunner(), ["generate", "--path", model["dir"], "--device", "cpu", "--precision", "bf16"],
+                           input="a b\n"))
+        assert result.stdout.count("\n") == 1
+    else:  # this CPU has no bf16 kernels in CTranslate2 (the development VMs)
+        result = invoke(CliRunner(), ["generate", "--path", model["dir"], "--device", "cpu", "--precision", "bf16"],
+                        input="a b\n")
+        assert result.exit_code == 1
+        assert "--precision bf16: CTranslate2 cannot compute in bfloat16 on this cpu (it can: " in result.stderr
+
+
 def test_prefix_size_is_refused(model) -> None:
     result = invoke(CliRunner(), ["generate", model["data"], "--path", model["dir"], "--device", "cpu",
                                   "--prefix-size", "1"])
