@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/export.py --path CHECKPOINT --input test.es --reference test.en
-        [--limit N] [--threads 2] [--beam 5] [--batch-size 64] [--rounds 1]
+        [--limit N] [--threads 2] [--beam 5] [--batch-size 64] [--rounds 1] [--max-len-b 200]
 
 The checkpoint is exported twice (float32, int8) into a temporary folder with the same converter as
 `seq2seq export`; then each engine translates the input through the same `Translator` interface as
@@ -38,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="only the first N sentences")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best time is reported")
+    parser.add_argument("--max-len-b", type=int, default=SearchConfig.max_len_b,
+                        help="output length limit (as generate's flag); lower it to time an untrained model")
     return parser.parse_args()
 
 
@@ -61,8 +63,9 @@ def main() -> None:
             engines[f"ctranslate2 {quantization or 'float32'}"] = CT2Translator.load(folder, "cpu",
                                                                                      threads=args.threads)
         src_ids = engines["pytorch fp32"].encode(lines)
-        strategy, cfg = build_strategy("beam", {"beam": args.beam}), SearchConfig()
+        strategy, cfg = build_strategy("beam", {"beam": args.beam}), SearchConfig(max_len_b=args.max_len_b)
         print(f"# seq2seq_cli benchmark: {len(lines)} sentences, beam {args.beam}, batch {args.batch_size}, "
+              f"max_len_b {args.max_len_b}, "
               f"{args.threads} threads; torch {torch.__version__}, ctranslate2 {ctranslate2.__version__}, "
               f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         best: dict[str, float] = {}
