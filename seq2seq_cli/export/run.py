@@ -58,12 +58,11 @@ class ExportConfig:
 
 @dataclass
 class ExportReport:
-    out: Path
-    parity: list[Any] = field(default_factory=list)  # StrategyParity per strategy
-    quantized: Any = None  # QuantizedAgreement
+    """What `run_export` wrote and measured (also in OUT/seq2seq_export.json)."""
 
-    def lines(self) -> list[str]:
-        return [r.to_text() for r in self.parity] + ([self.quantized.to_text()] if self.quantized else [])
+    out: Path
+    parity: list[Any] = field(default_factory=list)  # StrategyParity per strategy; empty with --no-check
+    quantized: Any = None  # QuantizedAgreement, with --quantization
 
 
 def run_export(cfg: ExportConfig) -> ExportReport:
