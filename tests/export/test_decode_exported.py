@@ -147,6 +147,13 @@ def test_precision_ctranslate2_cannot_compute_is_refused(model) -> None:
         assert "--precision bf16: CTranslate2 cannot compute in bfloat16 on this cpu (it can: " in result.stderr
 
 
+def test_precision_int8_quantizes_a_float32_export_at_load(model) -> None:
+    text = model["input"].read_text(encoding="utf-8")
+    result = run(model["dir"], "--precision", "int8", input=text)
+    assert result.stdout.count("\n") == text.count("\n")
+    assert result.stdout.splitlines()[0] == run(model["ckpt"], input=text).stdout.splitlines()[0]  # a copy task
+
+
 def test_prefix_size_is_refused(model) -> None:
     result = invoke(CliRunner(), ["generate", model["data"], "--path", model["dir"], "--device", "cpu",
                                   "--prefix-size", "1"])
