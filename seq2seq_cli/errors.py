@@ -32,3 +32,7 @@ class CheckpointError(Seq2SeqError):
 
 class DeviceError(ConfigError):
     """A requested device or precision is not available here."""
+
+
+class ExportError(Seq2SeqError):
+    """A model cannot be exported (a setting the target engine cannot express) or failed its parity check."""

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "interactive": ("seq2seq_cli.cli.generate:interactive", "Translate stdin line by line with a checkpoint."),
     "score": ("seq2seq_cli.cli.score:score", "Score hypotheses against references (BLEU, chrF, TER)."),
     "average-checkpoints": ("seq2seq_cli.cli.average:average_checkpoints", "Average the weights of checkpoints."),
+    "export": ("seq2seq_cli.cli.export:export", "Export a checkpoint to CTranslate2, with a parity check."),
     "list": ("seq2seq_cli.cli.listing:list_components", "List registered components and their config fields."),
 }
 

@@ -164,6 +164,12 @@ class Translator:
         from seq2seq_cli.device import check_precision, resolve_device
 
         device = resolve_device(device) if isinstance(device, str) else device
+        from seq2seq_cli.export.layout import is_exported_model
+
+        if is_exported_model(path):  # a folder from `seq2seq export`: decode with CTranslate2 (its own checks)
+            from seq2seq_cli.decoding.ct2_backend import CT2Translator
+
+            return CT2Translator.load(path, device, precision)
         if precision == "int8":
             check_int8(device)
         else:

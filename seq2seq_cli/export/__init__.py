@@ -1,0 +1,1 @@
+"""`seq2seq export`: turn a checkpoint into a model for another inference engine (CTranslate2), with a parity check."""

@@ -1,0 +1,127 @@
+"""The parity check of an export: the exported model decodes a sample as our PyTorch decoding does.
+
+fp32 (`check_parity`): greedy and beam (5) outputs must equal ours token for token. A line may differ only as a
+near-tie: the two engines' best hypotheses score within `NEAR_TIE` of each other (length-normalized log-probability
+under the same rules, see ct2_backend), i.e. rounding in the last bits picked the other of two equally good outputs.
+With beam search, a line on which either output reached the length limit may differ (the engines' last-step rules
+differ there, see ct2_backend); such lines are counted. Anything else raises ExportError naming the first differing
+line. Greedy outputs at the limit must be identical.
+
+Quantized (`compare_quantized`): outputs are expected to change a little; the agreement rate with ours and the BLEU
+of both (against references when given, else of the quantized output against ours) are reported.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from seq2seq_cli.decoding.base import Hypothesis
+from seq2seq_cli.decoding.config import SearchConfig, build_strategy
+from seq2seq_cli.decoding.search import max_lengths
+from seq2seq_cli.errors import ExportError
+
+NEAR_TIE = 1e-4  # |score difference| of the best hypotheses below which a different output counts as a tie
+CHECKS: tuple[tuple[str, dict[str, Any]], ...] = (("greedy", {}), ("beam", {"beam": 5}))
+
+
+@dataclass
+class StrategyParity:
+    """Agreement of one strategy on the sample: every line is identical, a near-tie, or length-limited."""
+
+    strategy: str
+    lines: int
+    identical: int = 0
+    near_ties: int = 0
+    length_limited: int = 0  # beam: an output reached the length limit, where the engines' rules differ
+
+    def to_text(self) -> str:
+        return (f"parity {self.strategy}: {self.identical}/{self.lines} identical, {self.near_ties} near-ties "
+                f"(scores within {NEAR_TIE:g}), {self.length_limited} differing at the length limit")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class QuantizedAgreement:
+    """How a quantized export's beam outputs compare with ours on the sample."""
+
+    quantization: str
+    lines: int
+    agreement: float  # fraction of lines with identical outputs
+    bleu_ours: float | None  # against --check-ref; None without references
+    bleu_quantized: float  # against --check-ref, or against our outputs without references
+
+    def to_text(self) -> str:
+        if self.bleu_ours is None:
+            bleu = f"BLEU {self.bleu_quantized:.2f} against our outputs (no --check-ref)"
+        else:
+            bleu = (f"BLEU {self.bleu_quantized:.2f} vs ours {self.bleu_ours:.2f} "
+                    f"({self.bleu_quantized - self.bleu_ours:+.2f})")
+        return (f"{self.quantization}: {self.agreement:.1%} of {self.lines} beam outputs identical to float32 "
+                f"PyTorch; {bleu}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decode_both(ours: Any, exported: Any, lines: Sequence[str], strategy: str, options: dict[str, Any],
+                source: str) -> tuple[list[list[int]], list[list[Hypothesis]], list[list[Hypothesis]]]:
+    """(source ids, our hypotheses, the exported model's) for `lines`, with default search options."""
+    src_ids = ours.encode(list(lines), source=source)
+    strat = build_strategy(strategy, options)
+    cfg = SearchConfig()
+    return src_ids, ours.generate_ids(src_ids, strat, cfg), exported.generate_ids(src_ids, strat, cfg)
+
+
+def check_parity(ours: Any, exported: Any, lines: Sequence[str], source: str) -> list[StrategyParity]:
+    """Run `CHECKS` on `lines` with both translators; raise ExportError at the first real difference."""
+    reports = []
+    for strategy, options in CHECKS:
+        src_ids, mine, theirs = decode_both(ours, exported, lines, strategy, options, source)
+        limits = max_lengths(_lengths(src_ids), SearchConfig(), ours.ensemble.max_positions()[1]).tolist()
+        report = StrategyParity(strategy, len(lines))
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            best, other = a[0], b[0]
+            if best.tokens == other.tokens:
+                report.identical += 1
+            elif abs(best.score - other.score) <= NEAR_TIE:
+                report.near_ties += 1
+            elif strategy == "beam" and limits[i] in (len(best.tokens), len(other.tokens)):
+                report.length_limited += 1  # the engines' last-step rules differ there (see ct2_backend)
+            else:
+                raise ExportError(
+                    f"parity check failed ({strategy}) at {source} line {i + 1} {lines[i]!r}: PyTorch gives "
+                    f"{_text(ours, best)!r} (score {best.score:.6f}), CTranslate2 {_text(ours, other)!r} "
+                    f"(score {other.score:.6f}); the {i} lines before it agreed; nothing was written")
+        reports.append(report)
+    return reports
+
+
+def compare_quantized(ours: Any, quantized: Any, quantization: str, lines: Sequence[str], refs: list[str] | None,
+                      source: str) -> QuantizedAgreement:
+    """Beam-5 outputs of both on `lines`: the agreement rate and BLEU (see QuantizedAgreement)."""
+    _, mine, theirs = decode_both(ours, quantized, lines, *CHECKS[1], source)
+    same = sum(a[0].tokens == b[0].tokens for a, b in zip(mine, theirs))
+    our_text = ours.detokenize([h[0].tokens for h in mine])
+    their_text = ours.detokenize([h[0].tokens for h in theirs])
+    rate = same / max(1, len(lines))
+    if refs is None:
+        return QuantizedAgreement(quantization, len(lines), rate, None, _bleu(their_text, our_text))
+    return QuantizedAgreement(quantization, len(lines), rate, _bleu(our_text, refs), _bleu(their_text, refs))
+
+
+def _bleu(hyps: list[str], refs: list[str]) -> float:
+    from seq2seq_cli.scoring import ScoreConfig, score_corpus
+
+    return score_corpus(ScoreConfig(sys=("hyp",), refs=("ref",)), {"hyp": hyps}, [refs])[0].score
+
+
+def _lengths(src_ids: list[list[int]]) -> Any:
+    import torch
+
+    return torch.tensor([len(s) - 1 for s in src_ids])
+
+
+def _text(translator: Any, hyp: Hypothesis) -> str:
+    return translator.detokenize([hyp.tokens])[0]
