@@ -6,18 +6,26 @@ Layout (format_version 1)::
      "model": {"name": "transformer", "arch": "transformer_small", "config": {...}, "state_dict": {...}},
      "tokenizers": {"src": "<json>", "tgt": "<json>"},     # the same text twice when the dictionary is joined
      "langs": {"src": "es", "tgt": "en"},
-     "train": {...}}                                      # resume state; absent in averaged / exported files
+     "train": {...},                                      # resume state; absent in averaged / exported files
+     "sha256": "<hex>"}                                   # content checksum (see `content_digest`)
 
 A checkpoint from a stranger must never run code, so only `torch.load(..., weights_only=True)` reads one; anything
 that needs a pickle of a Python object (a dataclass, a Namespace, a numpy array) must be turned into primitives
 before saving. Older format versions are upgraded on load through `MIGRATIONS`, in version order.
+
+torch's zip archive has no checksum that `torch.load` checks: a flipped bit in a tensor loads as a different
+number. So `save_checkpoint` stores a sha256 of the whole content (every key, value and tensor byte) and
+`load_checkpoint` recomputes it: a damaged file is refused by name instead of giving a silently different model.
+Files without the entry (written before it existed) load unchecked.
 
 Known limitations: `load_model` builds the model on the CPU and then moves it, so peak host memory is about twice the
 model's size.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -36,6 +44,7 @@ from seq2seq_cli.errors import CheckpointError, Seq2SeqError, UnknownComponentEr
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+DIGEST_KEY = "sha256"
 
 # version v -> function turning a version-v checkpoint dict into a version-(v + 1) one. Applied in order on load.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -48,20 +57,81 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write `state` to `path` atomically: a temp file in the same folder, fsync, then os.replace.
 
     A crash at any moment leaves either the old file or the new one, never a half-written checkpoint.
+
+    Raises:
+        CheckpointError: the file cannot be written (disk full, quota, permissions); `path` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    state = {**{k: v for k, v in state.items() if k != DIGEST_KEY}, DIGEST_KEY: content_digest(state)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         _remove_quietly(tmp)
+        cause = _os_error(exc)
+        if cause is not None:
+            raise _write_error(path, cause) from None
         raise
     _fsync_dir(path.parent)
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed write: itself, or the one torch's zip writer wrapped in a RuntimeError."""
+    while exc is not None:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def content_digest(state: dict[str, Any]) -> str:
+    """sha256 over the checkpoint's content (without its DIGEST_KEY): keys, primitives, tensor dtypes, shapes, bytes.
+
+    The walk is in dict order, which pickling keeps, so the value computed before saving is recomputed on loading.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in state.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}:".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(obj, dict):
+        digest.update(f"D{len(obj)}:".encode())
+        for key, value in obj.items():
+            _feed(digest, key)
+            _feed(digest, value)
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"L{len(obj)}:".encode())
+        for value in obj:
+            _feed(digest, value)
+    elif isinstance(obj, str):
+        data = obj.encode("utf-8", "surrogatepass")
+        digest.update(f"S{len(data)}:".encode() + data)
+    elif isinstance(obj, bytes):
+        digest.update(f"B{len(obj)}:".encode() + obj)
+    elif isinstance(obj, float) and math.isnan(obj):
+        digest.update(b"Fnan;")
+    else:  # None, bool, int, float, and whatever else weights_only lets through
+        digest.update(f"{type(obj).__name__}{obj!r};".encode())
+
+
+def _write_error(path: Path, exc: OSError) -> CheckpointError:
+    previous = "the previous file is intact" if path.exists() else "no partial file was left"
+    return CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); {previous}; free disk "
+                           "space (or choose another folder) and run again")
 
 
 def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
@@ -82,8 +152,10 @@ def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
         except OSError:
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as exc:
         _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise _write_error(dst, exc) from None
         raise
     _fsync_dir(dst.parent)
 
@@ -141,6 +213,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "format_version" not in state or "model" not in state:
         raise CheckpointError(f"{path}: not a seq2seq_cli checkpoint (no format_version/model entries); "
                               "checkpoints of other toolkits must be converted first")
+    _check_version(state["format_version"], path)  # before the checksum: a newer format may compute it otherwise
+    if DIGEST_KEY in state and state[DIGEST_KEY] != content_digest(state):
+        raise CheckpointError(f"{path}: damaged checkpoint (its content does not match the sha256 stored in it: a byte "
+                              "changed after it was written); use another checkpoint (e.g. an earlier checkpoint_*.pt)")
     return _migrate(state, path)
 
 
@@ -173,8 +249,7 @@ def _short(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def _migrate(state: dict[str, Any], path: Path) -> dict[str, Any]:
-    version = state["format_version"]
+def _check_version(version: Any, path: Path) -> None:
     if not isinstance(version, int) or version < 1:
         raise CheckpointError(f"{path}: invalid format_version {version!r}")
     if version > FORMAT_VERSION:
@@ -182,6 +257,10 @@ def _migrate(state: dict[str, Any], path: Path) -> dict[str, Any]:
             f"{path}: checkpoint format v{version} is newer than this seq2seq_cli {__version__} "
             f"(reads up to v{FORMAT_VERSION}); upgrade seq2seq_cli"
         )
+
+
+def _migrate(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    version = state["format_version"]
     while version < FORMAT_VERSION:
         if version not in MIGRATIONS:
             raise CheckpointError(f"{path}: no migration from checkpoint format v{version}")

@@ -36,3 +36,13 @@ class DeviceError(ConfigError):
 
 class ExportError(Seq2SeqError):
     """A model cannot be exported (a setting the target engine cannot express) or failed its parity check."""
+
+
+class TrainingError(Seq2SeqError):
+    """Training cannot go on: too many skipped updates, or another run holds the --save-dir."""
+
+
+class Interrupted(Seq2SeqError):
+    """The user interrupted a command (Ctrl-C, SIGTERM) after it saved its work; exit status 130 as a shell's."""
+
+    exit_code = 130

@@ -51,7 +51,9 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Seq2SeqError as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = getattr(exc, "exit_code", 1)  # 130 after an interrupt, as a shell reports one
+            raise error from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

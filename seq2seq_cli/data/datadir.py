@@ -5,8 +5,8 @@ meta.json                 format_version, tool_version, langs, joined, tokenizer
 tokenizer.json            one tokenizer for both languages (joined), or tokenizer.{lang}.json, one per language
 {split}.{lang}.bin/.idx   token ids (indexed.py)
 ```
-`DataDir(path)` validates meta.json; datasets and tokenizers are opened on demand; `verify()` checks every file
-against the sha256 recorded in meta.json.
+`DataDir(path)` validates meta.json (including its own checksum, `meta_sha256`); datasets and tokenizers are opened
+on demand; `verify()` checks every file (or the files of some splits) against the sha256 recorded in meta.json.
 
 Writing is atomic at the folder level: preprocess builds everything in a hidden staging folder beside the
 destination (`staging_dir`) and renames it into place at the end (`publish`), so an interrupted run never leaves a
@@ -27,6 +27,7 @@ from seq2seq_cli.errors import ConfigError, DataError, DataFormatError
 from seq2seq_cli.tokenization.base import Tokenizer
 
 META_FILE = "meta.json"
+META_DIGEST = "meta_sha256"  # meta.json's checksum of its own other fields (absent in older folders: not checked)
 FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "langs", "joined", "tokenizers", "splits", "files")
 
@@ -67,6 +68,9 @@ class DataDir:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise DataFormatError(f"{path}: missing from the DATA_DIR; re-run seq2seq preprocess") from None
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(f"{path}: damaged (not UTF-8 at byte {exc.start}); re-run seq2seq preprocess") \
+                from None
 
     def tokenizer(self, lang: str) -> Tokenizer:
         """The tokenizer of `lang`; one shared object for both languages when the dictionary is joined."""
@@ -93,13 +97,21 @@ class DataDir:
                                   f"re-run seq2seq preprocess")
         return ds
 
-    def verify(self) -> None:
-        """Check every file listed in meta.json against its recorded size and sha256.
+    def split_files(self, split: str) -> list[str]:
+        """The files that reading `split` touches: its .bin/.idx in both languages and the tokenizer file(s)."""
+        tokenizers = dict.fromkeys(self.tokenizer_file(lang).name for lang in self.langs)
+        return [f"{split}.{lang}.{ext}" for lang in self.langs for ext in ("idx", "bin")] + list(tokenizers)
+
+    def verify(self, names: Iterable[str] | None = None) -> None:
+        """Check every file listed in meta.json (or only `names`) against its recorded size and sha256.
 
         Raises:
             DataFormatError: a file is missing or its content changed (naming it).
         """
+        wanted = None if names is None else set(names)
         for name, expected in self.meta["files"].items():
+            if wanted is not None and name not in wanted:
+                continue
             path = self.path / name
             if not path.is_file():
                 raise DataFormatError(f"{path}: listed in meta.json but missing; re-run seq2seq preprocess")
@@ -126,10 +138,24 @@ def read_meta(path: Path) -> dict[str, Any]:
     if meta["format_version"] > FORMAT_VERSION:
         raise DataFormatError(f"{meta_path}: format v{meta['format_version']} is newer than this seq2seq_cli "
                               f"(reads v{FORMAT_VERSION}); upgrade seq2seq_cli")
+    if META_DIGEST in meta and meta.pop(META_DIGEST) != meta_digest(meta):
+        raise DataFormatError(f"{meta_path}: damaged (its content does not match its {META_DIGEST}; a byte changed "
+                              "after preprocessing); re-run seq2seq preprocess")
     missing = [key for key in _REQUIRED if key not in meta]
     if missing:
         raise DataFormatError(f"{meta_path}: missing field(s) {', '.join(missing)}; re-run seq2seq preprocess")
     return meta
+
+
+def meta_digest(meta: dict[str, Any]) -> str:
+    """sha256 of meta.json's fields (without META_DIGEST) in a canonical form: sorted keys, no spaces, UTF-8."""
+    text = json.dumps(meta, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seal_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with its META_DIGEST added (last), so that any later change to meta.json is detected on reading."""
+    return {**meta, META_DIGEST: meta_digest(meta)}
 
 
 def file_sha256(path: Path, block: int = 1 << 20) -> str:

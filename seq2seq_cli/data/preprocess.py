@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterator
 from seq2seq_cli import __version__
 from seq2seq_cli.config import to_dict
 from seq2seq_cli.data import binarize
-from seq2seq_cli.data.datadir import FORMAT_VERSION, META_FILE, check_destination, publish, staging_dir
+from seq2seq_cli.data.datadir import (FORMAT_VERSION, META_FILE, check_destination, publish, seal_meta,
+                                      staging_dir)
 from seq2seq_cli.data.text import check_parallel, read_sampled_lines, sample_indices
 from seq2seq_cli.errors import ConfigError, DataError
 from seq2seq_cli.registry import TOKENIZERS
@@ -134,11 +135,16 @@ def write_datadir(cfg: PreprocessConfig, build: Callable[[Path], dict[str, Any]]
     staging = staging_dir(cfg.destdir)
     try:
         with tokenizer_threads(cfg.workers), binarize.progress_logging():
-            meta = build(staging)
+            meta = seal_meta(build(staging))
             binarize.write_json(staging / META_FILE, meta)
         publish(staging, cfg.destdir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # e.g. ENOSPC: the staging folder is gone, --destdir was never touched
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise DataError(f"--destdir {cfg.destdir}: cannot write the DATA_DIR ({where}{exc.strerror or exc}); nothing "
+                            "was changed there (earlier data, if any, is intact); free disk space or choose another "
+                            "--destdir, then run again") from None
         raise
     return meta
 

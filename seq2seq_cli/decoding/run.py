@@ -127,6 +127,7 @@ def _read_subset(cfg: GenerateConfig, translator: Any) -> tuple[list[list[int]],
     from seq2seq_cli.decoding.translator import post_process, truncate
 
     data = DataDir(cfg.data_dir)
+    data.verify(data.split_files(cfg.gen_subset))  # a damaged file is named, not decoded into garbage
     _check_same_vocabulary(data, translator, cfg)
     src_ds = data.dataset(cfg.gen_subset, data.src_lang)
     tgt_ds = data.dataset(cfg.gen_subset, data.tgt_lang)

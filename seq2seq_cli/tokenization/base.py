@@ -12,6 +12,7 @@ first input) themselves.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
@@ -81,9 +82,9 @@ class Tokenizer:
         return [self.hf.id_to_token(int(i)) or self.specials.unk for i in ids]
 
     def to_json(self) -> str:
-        """The whole pipeline plus the special token names, as one JSON document."""
+        """The whole pipeline plus the special token names and the pipeline's checksum, as one JSON document."""
         data = json.loads(self.hf.to_str())
-        data["seq2seq_cli"] = {"specials": dataclasses.asdict(self.specials)}
+        data["seq2seq_cli"] = {"specials": dataclasses.asdict(self.specials), "sha256": pipeline_digest(data)}
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod
@@ -94,12 +95,35 @@ class Tokenizer:
         try:
             data = json.loads(text)
             extra = data.pop("seq2seq_cli", None) if isinstance(data, dict) else None
+        except Exception as exc:
+            raise ConfigError(f"{source}: not a valid tokenizer.json ({exc}); re-run preprocess") from None
+        if not isinstance(extra, (dict, type(None))) or (extra and not isinstance(extra.get("specials", {}), dict)):
+            raise ConfigError(f"{source}: damaged tokenizer.json (bad 'seq2seq_cli' entry); re-run preprocess")
+        if extra and "sha256" in extra and extra["sha256"] != pipeline_digest(data):
+            raise ConfigError(f"{source}: damaged tokenizer.json (its content does not match the sha256 it carries: "
+                              "a byte changed after it was written); use an undamaged copy or re-run preprocess")
+        try:
             hf = HFTokenizer.from_str(json.dumps(data))
         except Exception as exc:  # the tokenizers library raises plain Exceptions for bad JSON
             raise ConfigError(f"{source}: not a valid tokenizer.json ({exc}); re-run preprocess") from None
         if specials is None:
-            specials = SpecialTokens(**extra["specials"]) if extra else SpecialTokens()
+            try:
+                specials = SpecialTokens(**extra["specials"]) if extra else SpecialTokens()
+            except (KeyError, TypeError):
+                raise ConfigError(f"{source}: damaged tokenizer.json (bad special token names); re-run preprocess"
+                                  ) from None
         try:
             return Tokenizer(hf, specials)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+
+
+def pipeline_digest(data: dict[str, Any]) -> str:
+    """sha256 of a tokenizer.json's pipeline (without the "seq2seq_cli" key) in canonical JSON: sorted keys, no spaces.
+
+    Stored by `to_json` and checked by `from_json`, so that a changed byte in a vocabulary is an error, not a
+    silently different tokenizer. Third-party files carry none and are not checked.
+    """
+    text = json.dumps({k: v for k, v in data.items() if k != "seq2seq_cli"}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -71,9 +71,10 @@ def load_tokenizer_file(path: Path, flag: str, names: dict[str, str | None]) -> 
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         stored = json.loads(text).get("seq2seq_cli", {}).get("specials")
-    except (json.JSONDecodeError, AttributeError):
-        stored = None  # Tokenizer.from_json reports the bad JSON
-    specials = special_tokens(SpecialTokens(**stored) if stored else None, **names)
+        base = SpecialTokens(**stored) if stored else None
+    except (json.JSONDecodeError, AttributeError, TypeError):
+        base = None  # Tokenizer.from_json reports the bad JSON or the damaged entry
+    specials = special_tokens(base, **names)
     tokenizer = Tokenizer.from_json(text, specials=specials, source=f"{flag} {path}")
     if tokenizer.hf.truncation or tokenizer.hf.padding:
         logger.info("%s: switching off the file's truncation/padding settings", path)

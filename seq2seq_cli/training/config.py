@@ -73,6 +73,8 @@ class TrainConfig:
     keep_interval_updates: int = _f(-1, "keep only the last N update checkpoints (-1: all)")
     no_epoch_checkpoints: bool = _f(False, "write only checkpoint_last.pt / checkpoint_best.pt at epoch ends")
     no_save: bool = _f(False, "write no checkpoints at all")
+    max_skipped_updates: int = _f(10, "stop after N updates in a row skipped for a non-finite loss or gradient or "
+                                      "an out-of-memory batch (0: never stop)")
     patience: int = _f(-1, "stop after N validations without improvement (-1: off)")
     best_checkpoint_metric: Literal["loss", "bleu"] = _f("loss", "validation metric that picks checkpoint_best.pt")
     maximize_best_checkpoint_metric: bool = _f(False, "higher is better (implied for bleu)")
@@ -136,7 +138,7 @@ def check_train_config(cfg: TrainConfig) -> None:
                  "distributed_world_size"):
         _positive(cfg, name)
     for name in ("max_epoch", "max_update", "stop_time_hours", "save_interval_updates", "validate_interval_updates",
-                 "num_workers", "clip_norm"):
+                 "num_workers", "clip_norm", "max_skipped_updates"):
         _positive(cfg, name, 0)
     if cfg.max_tokens is None and cfg.batch_size is None:
         raise ConfigError("give --max-tokens or --batch-size (or both) to size the batches")

@@ -24,9 +24,9 @@ STATS_LOGGER.propagate = False
 STATS_LOGGER.setLevel(logging.INFO)
 
 
-def emit_stats(tag: str, stats: dict[str, Any], line: str) -> None:
-    """Log `line` on the console and `stats` into train.log (tag: train_inner, train or valid)."""
-    logger.info(line)
+def emit_stats(tag: str, stats: dict[str, Any], line: str, level: int = logging.INFO) -> None:
+    """Log `line` on the console and `stats` into train.log (tag: train_inner, train, valid or skip)."""
+    logger.log(level, line)
     STATS_LOGGER.info(tag, extra={"stats": stats, "tag": tag})
 
 

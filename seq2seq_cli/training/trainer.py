@@ -8,6 +8,10 @@ at non-padding positions (`model.logits_for_loss`); the gradient norm is compute
 Exact resume: dropout is re-seeded at every update from (seed, num_updates) and batch order depends only on
 (seed, epoch), so a run restarted from any checkpoint repeats the uninterrupted run's updates.
 
+Faults (faults.py): an update with a non-finite loss or gradient, or whose batch runs out of device memory, is
+skipped with a warning; --max-skipped-updates in a row stop the run. Telling a finite update from a bad one reads
+the gradient norm once per update (one device sync), as fairseq does. Ctrl-C/SIGTERM (interrupts.py) save and stop.
+
 DDP: when torch.distributed is initialized (torchrun), the model is wrapped in DistributedDataParallel, rank 0
 logs and saves, and inner accumulation steps skip the gradient all-reduce (`no_sync`). Launching is not our job.
 """
@@ -28,8 +32,11 @@ from seq2seq_cli import __version__
 from seq2seq_cli.checkpoint import FORMAT_VERSION, unwrap_model
 from seq2seq_cli.config import to_dict
 from seq2seq_cli.device import autocast
-from seq2seq_cli.errors import Seq2SeqError
+from seq2seq_cli.errors import Interrupted, Seq2SeqError, TrainingError
 from seq2seq_cli.training import checkpointing, components
+from seq2seq_cli.training.faults import NON_FINITE, OOM, OUT_OF_MEMORY, SkipCounter, free_device_memory
+from seq2seq_cli.training.interrupts import INTERRUPTED, InterruptFlag, interrupt_flag
+from seq2seq_cli.training.lock import save_dir_lock
 from seq2seq_cli.training.config import TrainConfig
 from seq2seq_cli.training.datasets import epoch_iterator
 from seq2seq_cli.training.meters import Clock, StatsWindow, format_stats
@@ -97,6 +104,8 @@ class Trainer:
         self.clock = Clock()
         self.interval, self.epoch_stats = StatsWindow(self.clock), StatsWindow(self.clock)
         self.last_checkpoint: Path | None = None
+        self.skips = SkipCounter(self.cfg.max_skipped_updates)
+        self.interrupt = InterruptFlag()  # run_training installs the signal handlers that set it
         self.scheduler.step_update(0)
         if parts.start.mode == "resume":
             self.load_state(parts.start.state["train"])
@@ -160,7 +169,9 @@ class Trainer:
                     file=sys.stderr, disable=disable, dynamic_ncols=True)
 
     def stop_reason(self) -> str | None:
-        """--max-update or --stop-time-hours reached (checked after every update)."""
+        """Ctrl-C/SIGTERM, --max-update or --stop-time-hours (checked after every update)."""
+        if self.interrupt.requested:
+            return INTERRUPTED
         if self.cfg.max_update and self.num_updates >= self.cfg.max_update:
             return f"max_update {self.cfg.max_update}"
         if self.cfg.stop_time_hours and self.clock.wall() >= self.cfg.stop_time_hours * 3600:
@@ -179,14 +190,30 @@ class Trainer:
         # DDP averages gradients over ranks; multiplying by world_size turns that into a sum over all tokens.
         scale = self.world_size / self._global_sum(ntokens)
         loss_sum = nll_sum = torch.zeros((), device=self.device)
-        for i, batch in enumerate(batches):
-            sync = i == len(batches) - 1
-            with self._maybe_no_sync(sync):
-                loss, nll = self._forward(batch.to(self.device))
-                self._backward(loss * scale)
-            loss_sum = loss_sum + loss.detach()
-            nll_sum = nll_sum + nll.detach()
-        gnorm = self._optimizer_step()
+        try:
+            for i, batch in enumerate(batches):
+                sync = i == len(batches) - 1
+                with self._maybe_no_sync(sync):
+                    loss, nll = self._forward(batch.to(self.device))
+                    self._backward(loss * scale)
+                loss_sum = loss_sum + loss.detach()
+                nll_sum = nll_sum + nll.detach()
+        except OUT_OF_MEMORY:
+            if self.world_size > 1:  # the other ranks wait in the all-reduce: skipping here would hang them
+                raise TrainingError(f"out of memory at update {self.num_updates + 1} on rank {self.rank}; lower "
+                                    "--max-tokens or --batch-size (raise --update-freq to keep the batch per update)"
+                                    ) from None
+            loss = nll = None  # noqa: F841 - drop the references to the failed batch's graph
+            self.optimizer.zero_grad(set_to_none=True)
+            free_device_memory(self.device)
+            self.skips.skip(OOM, self.num_updates, self.epoch_itr.epoch,
+                            f" ({ntokens} target tokens, {nsentences} sentences)")
+            return
+        gnorm = self._optimizer_step(loss_sum)
+        if gnorm is None:
+            self.skips.skip(NON_FINITE, self.num_updates, self.epoch_itr.epoch)
+            return
+        self.skips.good()
         self.num_updates += 1
         self.scheduler.step_update(self.num_updates)
         for window in (self.interval, self.epoch_stats):
@@ -217,10 +244,11 @@ class Trainer:
         dist.all_reduce(total)
         return float(total)
 
-    def _optimizer_step(self) -> torch.Tensor:
+    def _optimizer_step(self, loss_sum: torch.Tensor) -> torch.Tensor | None:
         """Unscale (fp16), clip or measure the gradient norm, step, and free the gradients.
 
-        The norm (logged as gnorm) is one fused foreach reduction over the gradients and stays on the device.
+        The norm (logged as gnorm) is one fused foreach reduction over the gradients. Returns None, without
+        stepping, when the loss or the norm is not finite (an fp16 overflow lowers the loss scale as usual).
         """
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
@@ -228,6 +256,11 @@ class Trainer:
             gnorm = nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
         else:
             gnorm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        if not bool(torch.isfinite(gnorm) & torch.isfinite(loss_sum)):  # the one sync per update
+            if self.scaler is not None:
+                self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -280,10 +313,12 @@ class Trainer:
         def every(k: int) -> bool:
             return k > 0 and n % k == 0
 
-        do_save = (end_of_epoch and epoch % cfg.save_interval == 0) or stop is not None \
-            or every(cfg.save_interval_updates)
-        do_validate = (not end_of_epoch and do_save) or (end_of_epoch and epoch % cfg.validate_interval == 0) \
-            or stop is not None or every(cfg.validate_interval_updates)
+        due = (end_of_epoch and epoch % cfg.save_interval == 0) or every(cfg.save_interval_updates)
+        do_save = due or stop is not None
+        # An interrupted run saves at once; it validates only where the uninterrupted run would (exact resume).
+        stopping = stop is not None and stop != INTERRUPTED
+        do_validate = (not end_of_epoch and due) or (end_of_epoch and epoch % cfg.validate_interval == 0) \
+            or stopping or every(cfg.validate_interval_updates)
         with self.clock.pause():
             val, improved = None, False
             if do_validate and self.validator.splits:
@@ -336,7 +371,7 @@ class Trainer:
             "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": checkpointing.rng_state(), "seed": self.cfg.seed,
             "best": {"metric": self.cfg.best_checkpoint_metric, "value": self.best, "maximize": self.cfg.maximize},
-            "num_bad_validations": self.num_bad_validations,
+            "num_bad_validations": self.num_bad_validations, "skipped_updates": self.skips.state_dict(),
             "meters": {"wall": self.clock.wall(), "epoch": self.epoch_stats.state_dict()},
         }
         return {
@@ -370,6 +405,7 @@ class Trainer:
         if best.get("metric") == cfg.best_checkpoint_metric:
             self.best = best.get("value")
             self.num_bad_validations = train.get("num_bad_validations", 0)
+        self.skips.load_state_dict(train.get("skipped_updates"))
         checkpointing.set_rng_state(train["rng"])
         logger.info("resumed from %s: epoch %d, %d updates done", self.parts.start.path, self.epoch_itr.epoch,
                     self.num_updates)
@@ -378,10 +414,23 @@ class Trainer:
 def run_training(cfg: TrainConfig) -> TrainResult:
     """Train a model as configured; checkpoints, train.log and config.json go to cfg.save_dir.
 
+    One run per --save-dir at a time (lock.py). Ctrl-C or SIGTERM saves checkpoint_last.pt and stops (interrupts.py).
+
     Raises:
         Seq2SeqError: for every problem with the flags, the data or a checkpoint (found before the first update).
+        TrainingError: another run holds --save-dir, or too many updates in a row had to be skipped.
+        Interrupted: after the checkpoint an interrupt asked for is saved.
     """
-    parts = build_parts(cfg)
-    trainer = Trainer(parts)
-    with run_logging(parts, write=parts.rank == 0):
-        return trainer.train()
+    from seq2seq_cli.training.setup import distributed_rank
+
+    lock = save_dir_lock(cfg.save_dir) if distributed_rank()[0] == 0 else contextlib.nullcontext()
+    with lock:
+        parts = build_parts(cfg)
+        trainer = Trainer(parts)
+        with run_logging(parts, write=parts.rank == 0), interrupt_flag() as trainer.interrupt:
+            result = trainer.train()
+    if result.stop_reason == INTERRUPTED:
+        saved = f"saved {result.last_checkpoint}" if result.last_checkpoint else "nothing saved (--no-save)"
+        raise Interrupted(f"interrupted by {trainer.interrupt.signal_name} at update {result.num_updates}: {saved}; "
+                          "run the same command again to resume")
+    return result

@@ -19,7 +19,7 @@ def test_two_epochs_write_fairseq_artifacts(runner, data_dir, tmp_path):
     save = tmp_path / "ck"
     ok(train(runner, data_dir, save, "--max-epoch", 2, "--log-interval", 2))
     names = sorted(p.name for p in save.iterdir())
-    assert names == ["checkpoint1.pt", "checkpoint2.pt", "checkpoint_best.pt", "checkpoint_last.pt",
+    assert names == [".lock", "checkpoint1.pt", "checkpoint2.pt", "checkpoint_best.pt", "checkpoint_last.pt",
                      "config.json", "train.log"]
     records = read_log(save)
     inner, epochs, valid = (tagged(records, t) for t in ("train_inner", "train", "valid"))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq_cli.data.datadir import DataDir, check_destination, publish, staging_dir
+from seq2seq_cli.data.datadir import META_DIGEST, DataDir, check_destination, publish, seal_meta, staging_dir
 from seq2seq_cli.data.indexed import HEADER, INDEX_VERSION, IndexedDataset, IndexedDatasetWriter, best_dtype
 from seq2seq_cli.data.preprocess import PreprocessConfig, run_preprocess
 from seq2seq_cli.errors import ConfigError, DataError, DataFormatError
@@ -215,7 +215,8 @@ def test_sentence_count_must_match_meta(data_dir, tmp_path):
     copy = copy_of(data_dir, tmp_path)
     meta = json.loads((copy / "meta.json").read_text())
     meta["splits"]["valid"]["sentences"] += 1
-    (copy / "meta.json").write_text(json.dumps(meta))
+    meta.pop(META_DIGEST)  # a consistent meta.json (re-sealed) that disagrees with the .idx
+    (copy / "meta.json").write_text(json.dumps(seal_meta(meta)))
     with pytest.raises(DataFormatError, match="8 sentences, but meta.json says 9"):
         DataDir(copy).dataset("valid", "src")
 
