@@ -148,13 +148,15 @@ class Trainer:
         stop = None
         with progress:
             for batches in grouped(itr, freq):
-                self.train_step(batches)
+                applied = self.train_step(batches)
                 progress.update()
-                if self.num_updates % self.cfg.log_interval == 0:
+                if applied and self.num_updates % self.cfg.log_interval == 0:
                     self.log_interval(epoch, progress)
                 stop = self.stop_reason()
                 if self.epoch_itr.end_of_epoch():
                     break
+                if not applied and stop is None:  # a skipped update: the intervals were handled at this count
+                    continue
                 stop = self.validate_and_save(epoch, end_of_epoch=False, stop=stop)
                 if stop is not None:
                     return stop
@@ -180,8 +182,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ one update
 
-    def train_step(self, batches: list[Any]) -> None:
-        """One update over `batches` (the micro-batches of gradient accumulation)."""
+    def train_step(self, batches: list[Any]) -> bool:
+        """One update over `batches` (the micro-batches of gradient accumulation); False if it had to be skipped."""
         # Dropout masks depend only on (seed, update): a resumed run draws the same ones as an uninterrupted run.
         torch.manual_seed(self.cfg.seed + self.num_updates)
         self.model.train()
@@ -208,16 +210,17 @@ class Trainer:
             free_device_memory(self.device)
             self.skips.skip(OOM, self.num_updates, self.epoch_itr.epoch,
                             f" ({ntokens} target tokens, {nsentences} sentences)")
-            return
+            return False
         gnorm = self._optimizer_step(loss_sum)
         if gnorm is None:
             self.skips.skip(NON_FINITE, self.num_updates, self.epoch_itr.epoch)
-            return
+            return False
         self.skips.good()
         self.num_updates += 1
         self.scheduler.step_update(self.num_updates)
         for window in (self.interval, self.epoch_stats):
             window.add(loss_sum, nll_sum, ntokens, nsentences, gnorm)
+        return True
 
     def _forward(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         keep = batch.tgt_out.ne(self.pad)

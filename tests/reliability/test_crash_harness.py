@@ -7,12 +7,9 @@ milliseconds; each child runs the real `seq2seq train` command line.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +17,7 @@ import pytest
 import torch
 
 from seq2seq_cli.checkpoint import load_checkpoint
-from tests.conftest import REPO
+from tests.reliability.forkserver import ForkServer
 from tests.train_fixtures import FAST, TINY_MODEL, data_dir  # noqa: F401
 
 KILLS = 24
@@ -28,26 +25,6 @@ MAX_UPDATE = 120
 # Save every 2 updates and keep 2 update checkpoints, so kills also land in links, pruning and epoch-end saves.
 RUN = [*TINY_MODEL, *FAST, "--threads", "1", "--max-update", str(MAX_UPDATE), "--save-interval-updates", "2",
        "--keep-interval-updates", "2", "--log-interval", "1"]
-
-
-class ForkServer:
-    """Drives tests/reliability/forkserver.py."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.forkserver"], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def start(self, argv: list[str], log: Path) -> int:
-        self.proc.stdin.write(json.dumps({"argv": [str(a) for a in argv], "log": str(log)}) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())["pid"]
-
-    def wait(self) -> int:
-        return json.loads(self.proc.stdout.readline())["exit"]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
 
 
 def _temp_files(save: Path) -> list[str]:
