@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from seq2seq_cli.checkpoint import load_checkpoint
-from tests.reliability.forkserver import ForkServer
 from tests.train_fixtures import FAST, TINY_MODEL, data_dir  # noqa: F401
 
 KILLS = 24
@@ -101,37 +100,34 @@ def _same_tensors(a, b) -> bool:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_nothing(data_dir, tmp_path):  # noqa: F811
-    server = ForkServer()
-    rng = random.Random(5)
-    try:
-        reference = tmp_path / "reference"
-        server.start(["train", data_dir, "--save-dir", reference, *RUN], tmp_path / "reference.log")
-        assert server.wait() == 0, (tmp_path / "reference.log").read_text()
+def test_sigkill_at_random_moments_loses_nothing(data_dir, tmp_path, fork_server):  # noqa: F811
+    server, rng = fork_server, random.Random(5)
+    reference = tmp_path / "reference"
+    server.start(["train", data_dir, "--save-dir", reference, *RUN], tmp_path / "reference.log")
+    assert server.wait() == 0, (tmp_path / "reference.log").read_text()
 
-        save = tmp_path / "crashed"
-        kills, during_write, progress, deadline = 0, 0, [0], time.monotonic() + 600  # a guard against a hang, not a speed test
-        while kills < KILLS:
-            assert time.monotonic() < deadline, f"only {kills} kills in the time budget"
-            mode = ("during-write", "mid-training", "anywhere")[kills % 3]
-            log = tmp_path / f"run{kills}.log"
-            pid = server.start(["train", data_dir, "--save-dir", save, *RUN], log)
-            writing = _kill_when(pid, save, mode, rng, deadline)
-            code = server.wait()
-            if code == 0:  # the run finished before the kill: too little work left for the remaining kills
-                pytest.fail(f"the run finished after {kills} kills; raise MAX_UPDATE")
-            assert code == -signal.SIGKILL, log.read_text()
-            kills += 1
-            during_write += writing
-            done = _every_checkpoint_is_valid(save)
-            assert done >= progress[-1], f"kill {kills}: checkpoint_last.pt went back from {progress[-1]} to {done}"
-            progress.append(done)
-        log = tmp_path / "final.log"
-        server.start(["train", data_dir, "--save-dir", save, *RUN], log)
-        assert server.wait() == 0, log.read_text()
-        assert f"resumed from {save / 'checkpoint_last.pt'}" in log.read_text()
-    finally:
-        server.close()
+    save = tmp_path / "crashed"
+    kills, during_write, progress = 0, 0, [0]
+    deadline = time.monotonic() + 600  # a guard against a hang, not a speed test
+    while kills < KILLS:
+        assert time.monotonic() < deadline, f"only {kills} kills in the time budget"
+        mode = ("during-write", "mid-training", "anywhere")[kills % 3]
+        log = tmp_path / f"run{kills}.log"
+        pid = server.start(["train", data_dir, "--save-dir", save, *RUN], log)
+        writing = _kill_when(pid, save, mode, rng, deadline)
+        code = server.wait()
+        if code == 0:  # the run finished before the kill: too little work left for the remaining kills
+            pytest.fail(f"the run finished after {kills} kills; raise MAX_UPDATE")
+        assert code == -signal.SIGKILL, log.read_text()
+        kills += 1
+        during_write += writing
+        done = _every_checkpoint_is_valid(save)
+        assert done >= progress[-1], f"kill {kills}: checkpoint_last.pt went back from {progress[-1]} to {done}"
+        progress.append(done)
+    log = tmp_path / "final.log"
+    server.start(["train", data_dir, "--save-dir", save, *RUN], log)
+    assert server.wait() == 0, log.read_text()
+    assert f"resumed from {save / 'checkpoint_last.pt'}" in log.read_text()
 
     assert during_write >= KILLS // 6, f"only {during_write} kills landed while a checkpoint was being written"
     assert progress[-1] > 0 and len(set(progress)) > KILLS // 3, progress  # the kills were spread over the run
