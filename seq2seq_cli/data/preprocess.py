@@ -142,9 +142,9 @@ def write_datadir(cfg: PreprocessConfig, build: Callable[[Path], dict[str, Any]]
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):  # e.g. ENOSPC: the staging folder is gone, --destdir was never touched
             where = f"{exc.filename}: " if exc.filename else ""
-            raise DataError(f"--destdir {cfg.destdir}: cannot write the DATA_DIR ({where}{exc.strerror or exc}); nothing "
-                            "was changed there (earlier data, if any, is intact); free disk space or choose another "
-                            "--destdir, then run again") from None
+            raise DataError(f"--destdir {cfg.destdir}: cannot write the DATA_DIR ({where}{exc.strerror or exc}); "
+                            "nothing was changed there (earlier data, if any, is intact); free disk space or choose "
+                            "another --destdir, then run again") from None
         raise
     return meta
 

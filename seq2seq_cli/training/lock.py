@@ -5,8 +5,8 @@ SIGKILL, OOM kill), so a killed run never leaves a stale lock behind, and a seco
 at once instead of interleaving checkpoints with the first. The file holds the holder's pid and host for the
 message; its presence means nothing (only the lock does), so it is never deleted.
 
-The folder's only writer may then also remove the temp files (`.checkpoint*.tmp`, `.config.json.*.tmp`) of a run that was killed while
-it was writing a checkpoint: nobody else can be writing them.
+The folder's only writer may then also remove the temp files (`.checkpoint*.tmp`, `.config.json.*.tmp`) of a run
+that was killed while writing: nobody else can be writing them.
 
 Limitations: flock is advisory and local to one machine on some network file systems (old NFS); on platforms
 without fcntl (Windows) no lock is taken and a warning says so.

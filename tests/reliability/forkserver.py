@@ -1,5 +1,5 @@
-"""A fork server for the crash, lock and signal tests: import torch and seq2seq_cli once, then run each `seq2seq` command in a
-forked child, so that killing and restarting a training run costs milliseconds instead of an interpreter start.
+"""A fork server for the crash, lock and signal tests: import torch and seq2seq_cli once, then run each
+`seq2seq` command in a forked child, so that killing and restarting a run costs milliseconds, not an interpreter start.
 
 The server never runs a torch operation itself (so forking is safe: no thread pool exists yet). Protocol, one JSON
 document per line: the test writes `{"argv": [...], "log": PATH, "setup": "module:function" or null}`; the server

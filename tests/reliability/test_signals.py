@@ -48,7 +48,8 @@ def _wait_for(path: Path, text: str, deadline: float) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_first_interrupt_saves_and_exits_cleanly_then_resume_is_exact(fork_server, data_dir, tmp_path, sig):  # noqa: F811
+def test_first_interrupt_saves_and_exits_cleanly_then_resume_is_exact(fork_server, data_dir, tmp_path,  # noqa: F811
+                                                                        sig):
     save, log = tmp_path / "ck", tmp_path / "run.log"
     deadline = time.monotonic() + 300
     pid = fork_server.start(["train", data_dir, "--save-dir", save, *RUN, "--max-update", 1_000_000], log,
@@ -67,7 +68,8 @@ def test_first_interrupt_saves_and_exits_cleanly_then_resume_is_exact(fork_serve
     assert '"tag": "valid"' not in (save / "train.log").read_text()  # saved at once, without validating
 
     target = 8
-    assert fork_server.run(["train", data_dir, "--save-dir", save, *RUN, "--max-update", target], log) == 0, log.read_text()
+    code = fork_server.run(["train", data_dir, "--save-dir", save, *RUN, "--max-update", target], log)
+    assert code == 0, log.read_text()
     assert fork_server.run(["train", data_dir, "--save-dir", tmp_path / "ref", *RUN, "--max-update", target],
                       tmp_path / "ref.log") == 0
     resumed, reference = (load_checkpoint(d / "checkpoint_last.pt")["model"]["state_dict"]
