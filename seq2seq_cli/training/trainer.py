@@ -34,11 +34,11 @@ from seq2seq_cli.config import to_dict
 from seq2seq_cli.device import autocast
 from seq2seq_cli.errors import Interrupted, Seq2SeqError, TrainingError
 from seq2seq_cli.training import checkpointing, components
+from seq2seq_cli.training.config import TrainConfig
+from seq2seq_cli.training.datasets import epoch_iterator
 from seq2seq_cli.training.faults import NON_FINITE, OOM, OUT_OF_MEMORY, SkipCounter, free_device_memory
 from seq2seq_cli.training.interrupts import INTERRUPTED, InterruptFlag, interrupt_flag
 from seq2seq_cli.training.lock import save_dir_lock
-from seq2seq_cli.training.config import TrainConfig
-from seq2seq_cli.training.datasets import epoch_iterator
 from seq2seq_cli.training.meters import Clock, StatsWindow, format_stats
 from seq2seq_cli.training.runlog import emit_stats, run_logging
 from seq2seq_cli.training.setup import RunParts, build_parts
@@ -191,6 +191,27 @@ class Trainer:
         nsentences = sum(b.nsentences for b in batches)
         # DDP averages gradients over ranks; multiplying by world_size turns that into a sum over all tokens.
         scale = self.world_size / self._global_sum(ntokens)
+        sums = self._forward_backward(batches, scale)
+        if sums is None:  # out of memory; the failed batch's activations are released by now
+            self.optimizer.zero_grad(set_to_none=True)
+            free_device_memory(self.device)
+            self.skips.skip(OOM, self.num_updates, self.epoch_itr.epoch,
+                            f" ({ntokens} target tokens, {nsentences} sentences)")
+            return False
+        loss_sum, nll_sum = sums
+        gnorm = self._optimizer_step(loss_sum)
+        if gnorm is None:
+            self.skips.skip(NON_FINITE, self.num_updates, self.epoch_itr.epoch)
+            return False
+        self.skips.good()
+        self.num_updates += 1
+        self.scheduler.step_update(self.num_updates)
+        for window in (self.interval, self.epoch_stats):
+            window.add(loss_sum, nll_sum, ntokens, nsentences, gnorm)
+        return True
+
+    def _forward_backward(self, batches: list[Any], scale: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Accumulate the gradients of `batches`; (loss sum, nll sum) on the device, or None if out of memory."""
         loss_sum = nll_sum = torch.zeros((), device=self.device)
         try:
             for i, batch in enumerate(batches):
@@ -205,22 +226,8 @@ class Trainer:
                 raise TrainingError(f"out of memory at update {self.num_updates + 1} on rank {self.rank}; lower "
                                     "--max-tokens or --batch-size (raise --update-freq to keep the batch per update)"
                                     ) from None
-            loss = nll = None  # noqa: F841 - drop the references to the failed batch's graph
-            self.optimizer.zero_grad(set_to_none=True)
-            free_device_memory(self.device)
-            self.skips.skip(OOM, self.num_updates, self.epoch_itr.epoch,
-                            f" ({ntokens} target tokens, {nsentences} sentences)")
-            return False
-        gnorm = self._optimizer_step(loss_sum)
-        if gnorm is None:
-            self.skips.skip(NON_FINITE, self.num_updates, self.epoch_itr.epoch)
-            return False
-        self.skips.good()
-        self.num_updates += 1
-        self.scheduler.step_update(self.num_updates)
-        for window in (self.interval, self.epoch_stats):
-            window.add(loss_sum, nll_sum, ntokens, nsentences, gnorm)
-        return True
+            return None
+        return loss_sum, nll_sum
 
     def _forward(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         keep = batch.tgt_out.ne(self.pad)
