@@ -172,7 +172,10 @@ class Trainer:
 
     def stop_reason(self) -> str | None:
         """Ctrl-C/SIGTERM, --max-update or --stop-time-hours (checked after every update)."""
-        if self.interrupt.requested:
+        requested = self.interrupt.requested
+        if self.world_size > 1:  # all ranks must stop after the same update, or the others hang in the all-reduce
+            requested = self._global_sum(int(requested)) > 0
+        if requested:
             return INTERRUPTED
         if self.cfg.max_update and self.num_updates >= self.cfg.max_update:
             return f"max_update {self.cfg.max_update}"
@@ -440,7 +443,9 @@ def run_training(cfg: TrainConfig) -> TrainResult:
         with run_logging(parts, write=parts.rank == 0), interrupt_flag() as trainer.interrupt:
             result = trainer.train()
     if result.stop_reason == INTERRUPTED:
-        saved = f"saved {result.last_checkpoint}" if result.last_checkpoint else "nothing saved (--no-save)"
-        raise Interrupted(f"interrupted by {trainer.interrupt.signal_name} at update {result.num_updates}: {saved}; "
+        saved = f"saved {result.last_checkpoint}" if result.last_checkpoint else \
+            "nothing saved (--no-save)" if cfg.no_save else "rank 0 saved the checkpoint"
+        by = trainer.interrupt.signal_name or "a signal to another rank"
+        raise Interrupted(f"interrupted by {by} at update {result.num_updates}: {saved}; "
                           "run the same command again to resume")
     return result
