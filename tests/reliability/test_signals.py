@@ -32,8 +32,8 @@ def _pace(seconds: float) -> None:
 
 
 def paced_updates() -> None:
-    """Updates of 1 s: a signal sent just after update N is logged lands in update N + 1."""
-    _pace(1.0)
+    """Updates of 2 s: a signal sent just after update N is logged lands in update N + 1."""
+    _pace(2.0)
 
 
 def slow_updates() -> None:
