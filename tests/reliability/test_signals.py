@@ -47,7 +47,7 @@ def _wait_for(path: Path, text: str, deadline: float) -> None:
         time.sleep(0.005)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_first_interrupt_saves_and_exits_cleanly_then_resume_is_exact(fork_server, data_dir, tmp_path,  # noqa: F811
                                                                         sig):
     save, log = tmp_path / "ck", tmp_path / "run.log"
