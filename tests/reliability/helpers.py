@@ -1,4 +1,5 @@
-"""Shared helpers of the reliability tests: what a clean error looks like, damaging files, a full disk."""
+"""Shared helpers of the reliability tests: what a clean error looks like, damaging files, a full disk, and the
+command lines that read a checkpoint."""
 from __future__ import annotations
 
 import errno
@@ -57,3 +58,21 @@ class FullDisk:
 
     def __exit__(self, *exc: Any) -> None:
         self._file.close()
+
+
+def checkpoint_command(command: str, path: Path, trained: tuple[Path, Path],
+                       tmp_path: Path) -> tuple[list, str | None]:
+    """The command line of `command` reading checkpoint `path` (trained: DATA_DIR, SAVE_DIR), and its stdin."""
+    data, save = trained
+    if command == "generate":
+        return ["generate", "--path", path, "--device", "cpu"], "a b c\n"
+    if command == "interactive":
+        return ["interactive", "--path", path, "--device", "cpu"], "a b c\n"
+    if command == "average-checkpoints":
+        return ["average-checkpoints", "--inputs", save / "checkpoint_1_2.pt", path, "--output",
+                tmp_path / "avg.pt"], None
+    if command == "train --finetune-from-model":
+        return ["train", data, "--save-dir", tmp_path / "new", "--finetune-from-model", path, "--device", "cpu"], None
+    if command == "train --restore-file":
+        return ["train", data, "--save-dir", tmp_path / "new", "--restore-file", path, "--device", "cpu"], None
+    return ["train", data, "--save-dir", path.parent, "--max-update", 5, "--device", "cpu"], None  # resume

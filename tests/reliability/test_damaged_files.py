@@ -16,23 +16,11 @@ from seq2seq_cli.data.datadir import META_DIGEST, DataDir
 from seq2seq_cli.errors import Seq2SeqError
 from seq2seq_cli.tokenization.base import Tokenizer
 from tests.conftest import invoke
-from tests.reliability.helpers import assert_clean_error, flip_bit, truncate
-from tests.train_fixtures import make_data_dir, ok, train
+from tests.reliability.helpers import assert_clean_error, checkpoint_command, flip_bit, truncate
 
 DAMAGES = {"truncated": truncate, "bit-flipped": flip_bit}
 DATA_ADVICE = "re-run seq2seq preprocess"
 CHECKPOINT_ADVICE = "use another checkpoint"
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A DATA_DIR and a short training run on it (checkpoint_1_2.pt, checkpoint_last.pt at update 3)."""
-    from click.testing import CliRunner
-
-    root = tmp_path_factory.mktemp("damage")
-    data = make_data_dir(root)
-    ok(train(CliRunner(), data, root / "ck", "--max-update", 3, "--save-interval-updates", 2))
-    return data, root / "ck"
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -55,9 +43,9 @@ def _data_command(command: str, data: Path, ckpt: Path, tmp_path: Path) -> list:
     ("generate", "test.src.bin"), ("generate", "test.tgt.idx"), ("generate", "meta.json"),
     ("generate", "tokenizer.json"),
 ])
-def test_a_damaged_data_dir_file_is_named_by_every_command_that_reads_it(runner, run, tmp_path, command, name,
+def test_a_damaged_data_dir_file_is_named_by_every_command_that_reads_it(runner, trained, tmp_path, command, name,
                                                                           damage):
-    data, save = run
+    data, save = trained
     copy = _copy(data, tmp_path / "data")
     DAMAGES[damage](copy / name)
     result = invoke(runner, _data_command(command, copy, save / "checkpoint_last.pt", tmp_path))
@@ -68,32 +56,15 @@ def test_a_damaged_data_dir_file_is_named_by_every_command_that_reads_it(runner,
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 
-def _checkpoint_command(command: str, path: Path, run: tuple[Path, Path], tmp_path: Path) -> tuple[list, str | None]:
-    """The command line reading checkpoint `path`, and its stdin."""
-    data, save = run
-    if command == "generate":
-        return ["generate", "--path", path, "--device", "cpu"], "a b c\n"
-    if command == "interactive":
-        return ["interactive", "--path", path, "--device", "cpu"], "a b c\n"
-    if command == "average-checkpoints":
-        return ["average-checkpoints", "--inputs", save / "checkpoint_1_2.pt", path, "--output",
-                tmp_path / "avg.pt"], None
-    if command == "train --finetune-from-model":
-        return ["train", data, "--save-dir", tmp_path / "new", "--finetune-from-model", path, "--device", "cpu"], None
-    if command == "train --restore-file":
-        return ["train", data, "--save-dir", tmp_path / "new", "--restore-file", path, "--device", "cpu"], None
-    return ["train", data, "--save-dir", path.parent, "--max-update", 5, "--device", "cpu"], None  # resume
-
-
 @pytest.mark.parametrize("damage", DAMAGES)
 @pytest.mark.parametrize("command", ["generate", "interactive", "average-checkpoints", "train (resume)",
                                      "train --restore-file", "train --finetune-from-model"])
-def test_a_damaged_checkpoint_is_named_by_every_command_that_reads_it(runner, run, tmp_path, command, damage):
-    save = _copy(run[1], tmp_path / "ck")
+def test_a_damaged_checkpoint_is_named_by_every_command_that_reads_it(runner, trained, tmp_path, command, damage):
+    save = _copy(trained[1], tmp_path / "ck")
     path = save / "checkpoint_last.pt"
     before = {p.name: p.read_bytes() for p in save.iterdir() if p.name != path.name and p.suffix == ".pt"}
     DAMAGES[damage](path)
-    args, stdin = _checkpoint_command(command, path, (run[0], save), tmp_path)
+    args, stdin = checkpoint_command(command, path, (trained[0], save), tmp_path)
     result = invoke(runner, args, input=stdin)
     what = "truncated checkpoint" if damage == "truncated" else "damaged checkpoint"
     assert_clean_error(result, f"{path}: {what}", CHECKPOINT_ADVICE)
@@ -114,8 +85,8 @@ def _flip_in_vocabulary(path: Path) -> None:
                                           ("vocabulary-flipped", "damaged tokenizer.json (its content does not match "
                                                                  "the sha256 it carries")])
 @pytest.mark.parametrize("flag", ["--tokenizer-path", "--srcdict"])
-def test_preprocess_names_a_damaged_tokenizer_file(runner, run, tmp_path, flag, damage, what):
-    data = run[0]
+def test_preprocess_names_a_damaged_tokenizer_file(runner, trained, tmp_path, flag, damage, what):
+    data = trained[0]
     tok = tmp_path / "tokenizer.json"
     shutil.copyfile(data / "tokenizer.json", tok)
     {**DAMAGES, "vocabulary-flipped": _flip_in_vocabulary}[damage](tok)
@@ -142,9 +113,9 @@ def _flips(path: Path, rng: random.Random):
     path.write_bytes(data)
 
 
-def test_single_bit_flips_in_a_checkpoint_are_refused_or_harmless(run, tmp_path):
+def test_single_bit_flips_in_a_checkpoint_are_refused_or_harmless(trained, tmp_path):
     path = tmp_path / "checkpoint.pt"
-    shutil.copyfile(run[1] / "checkpoint_last.pt", path)
+    shutil.copyfile(trained[1] / "checkpoint_last.pt", path)
     original = load_checkpoint(path)
     refused = 0
     for _ in _flips(path, random.Random(1)):
@@ -162,8 +133,8 @@ def test_single_bit_flips_in_a_checkpoint_are_refused_or_harmless(run, tmp_path)
 
 
 @pytest.mark.parametrize("name", ["train.src.bin", "train.src.idx", "meta.json", "tokenizer.json"])
-def test_single_bit_flips_in_data_dir_files_are_refused_or_harmless(run, tmp_path, name):
-    copy = _copy(run[0], tmp_path / "data")
+def test_single_bit_flips_in_data_dir_files_are_refused_or_harmless(trained, tmp_path, name):
+    copy = _copy(trained[0], tmp_path / "data")
     original_meta = json.loads((copy / "meta.json").read_text())
     original_vocab = Tokenizer.from_json((copy / "tokenizer.json").read_text()).hf.get_vocab()
     refused = 0

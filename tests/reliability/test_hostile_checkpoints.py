@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import invoke
-from tests.reliability.helpers import assert_clean_error
-from tests.reliability.test_damaged_files import _checkpoint_command, run  # noqa: F401
+from tests.reliability.helpers import assert_clean_error, checkpoint_command
 from tests.train_fixtures import ok
 
 
@@ -46,9 +45,9 @@ REFUSALS = {"torch zip": "refusing to load: the file holds Python objects that c
 
 
 @pytest.mark.parametrize("kind", REFUSALS)
-def test_the_payload_is_real(run, tmp_path, kind):  # noqa: F811
+def test_the_payload_is_real(trained, tmp_path, kind):
     marker = tmp_path / "pwned"
-    write_hostile(kind, run[1] / "checkpoint_last.pt", tmp_path / "evil.pt", marker)
+    write_hostile(kind, trained[1] / "checkpoint_last.pt", tmp_path / "evil.pt", marker)
     if kind == "pickle":
         pickle.loads((tmp_path / "evil.pt").read_bytes())
     else:
@@ -59,22 +58,22 @@ def test_the_payload_is_real(run, tmp_path, kind):  # noqa: F811
 @pytest.mark.parametrize("kind", REFUSALS)
 @pytest.mark.parametrize("command", ["generate", "interactive", "average-checkpoints", "train (resume)",
                                      "train --restore-file", "train --finetune-from-model"])
-def test_every_command_refuses_a_hostile_checkpoint(runner, run, tmp_path, command, kind):  # noqa: F811
-    data, save = run
+def test_every_command_refuses_a_hostile_checkpoint(runner, trained, tmp_path, command, kind):
+    data, save = trained
     copy = tmp_path / "ck"
     shutil.copytree(save, copy)
     path, marker = copy / "checkpoint_last.pt", tmp_path / "pwned"
     write_hostile(kind, save / "checkpoint_last.pt", path, marker)
-    args, stdin = _checkpoint_command(command, path, (data, copy), tmp_path)
+    args, stdin = checkpoint_command(command, path, (data, copy), tmp_path)
     result = invoke(runner, args, input=stdin)
     assert_clean_error(result, f"{path}: {REFUSALS[kind]}")
     assert not marker.exists(), "the payload ran"
     assert result.stdout == "" and not (tmp_path / "avg.pt").exists()
 
 
-def test_a_good_checkpoint_still_loads_everywhere(runner, run, tmp_path):  # noqa: F811
+def test_a_good_checkpoint_still_loads_everywhere(runner, trained, tmp_path):
     # the commands above fail because of the payload, not because of how they are called
-    data, save = run
+    data, save = trained
     for command in ("generate", "interactive", "average-checkpoints", "train --finetune-from-model"):
-        args, stdin = _checkpoint_command(command, save / "checkpoint_last.pt", run, tmp_path / command)
+        args, stdin = checkpoint_command(command, save / "checkpoint_last.pt", trained, tmp_path / command)
         ok(invoke(runner, args + (["--max-update", 1] if command.startswith("train") else []), input=stdin))
