@@ -42,9 +42,13 @@ def save_dir_lock(save_dir: Path) -> Iterator[None]:
         yield
         return
     save_dir = Path(save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
     path = save_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise TrainingError(f"--save-dir {save_dir}: cannot write there ({exc.strerror or exc}); choose another "
+                            "--save-dir") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -26,6 +26,12 @@ def test_the_lock_excludes_a_second_holder_and_is_released(tmp_path):
         pass
 
 
+def test_an_unwritable_save_dir_is_one_clear_error(runner, data_dir, tmp_path):  # noqa: F811
+    (tmp_path / "file").write_text("not a folder")
+    assert_clean_error(train(runner, data_dir, tmp_path / "file" / "ck"), f"--save-dir {tmp_path / 'file' / 'ck'}: "
+                       "cannot write there (Not a directory); choose another --save-dir")
+
+
 def test_temp_files_of_a_killed_write_are_removed_by_the_next_holder(tmp_path):
     save = tmp_path / "ck"
     save.mkdir()
