@@ -434,9 +434,10 @@ def run_training(cfg: TrainConfig) -> TrainResult:
         TrainingError: another run holds --save-dir, or too many updates in a row had to be skipped.
         Interrupted: after the checkpoint an interrupt asked for is saved.
     """
-    from seq2seq_cli.training.setup import distributed_rank
+    from seq2seq_cli import distributed
 
-    lock = save_dir_lock(cfg.save_dir) if distributed_rank()[0] == 0 else contextlib.nullcontext()
+    # Rank 0 holds the lock for the job (under torchrun the rank is known from the environment before joining).
+    lock = save_dir_lock(cfg.save_dir) if distributed.placement().rank == 0 else contextlib.nullcontext()
     with lock:
         parts = build_parts(cfg)
         trainer = Trainer(parts)
