@@ -101,6 +101,16 @@ def set_cuda_rng_states(states: list[torch.Tensor] | None) -> None:
         torch.cuda.set_rng_state_all(states)
 
 
+# What running out of device memory raises: torch.OutOfMemoryError (torch >= 2.5; torch.cuda's is an alias).
+OUT_OF_MEMORY: type[BaseException] = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+
+
+def free_cached_memory(device: torch.device) -> None:
+    """Return the allocator's cached blocks to the device (after a batch ran out of memory)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse precisions the device cannot run."""
     if precision not in ("fp32", "bf16", "fp16"):

@@ -14,15 +14,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import torch
-
 from seq2seq_cli.errors import TrainingError
 from seq2seq_cli.training.runlog import emit_stats
 
 logger = logging.getLogger("seq2seq_cli.training.trainer")
-
-# torch >= 2.5 has torch.OutOfMemoryError; older versions only the CUDA one (which the new name aliases).
-OUT_OF_MEMORY: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 NON_FINITE = "non-finite loss or gradient"
 OOM = "out of memory"
@@ -66,9 +61,3 @@ class SkipCounter:
     def load_state_dict(self, state: dict[str, int] | None) -> None:
         state = state or {}
         self.in_a_row, self.total = int(state.get("in_a_row", 0)), int(state.get("total", 0))
-
-
-def free_device_memory(device: torch.device) -> None:
-    """Return the cached blocks of a failed batch to the device, so the next batch starts from a clean slate."""
-    if device.type == "cuda":
-        torch.cuda.empty_cache()

@@ -31,12 +31,12 @@ from torch import nn
 from seq2seq_cli import __version__
 from seq2seq_cli.checkpoint import FORMAT_VERSION, unwrap_model
 from seq2seq_cli.config import to_dict
-from seq2seq_cli.device import autocast
+from seq2seq_cli.device import OUT_OF_MEMORY, autocast, free_cached_memory
 from seq2seq_cli.errors import Interrupted, Seq2SeqError, TrainingError
 from seq2seq_cli.training import checkpointing, components
 from seq2seq_cli.training.config import TrainConfig
 from seq2seq_cli.training.datasets import epoch_iterator
-from seq2seq_cli.training.faults import NON_FINITE, OOM, OUT_OF_MEMORY, SkipCounter, free_device_memory
+from seq2seq_cli.training.faults import NON_FINITE, OOM, SkipCounter
 from seq2seq_cli.training.interrupts import INTERRUPTED, InterruptFlag, interrupt_flag
 from seq2seq_cli.training.lock import save_dir_lock
 from seq2seq_cli.training.meters import Clock, StatsWindow, format_stats
@@ -197,7 +197,7 @@ class Trainer:
         sums = self._forward_backward(batches, scale)
         if sums is None:  # out of memory; the failed batch's activations are released by now
             self.optimizer.zero_grad(set_to_none=True)
-            free_device_memory(self.device)
+            free_cached_memory(self.device)
             self.skips.skip(OOM, self.num_updates, self.epoch_itr.epoch,
                             f" ({ntokens} target tokens, {nsentences} sentences)")
             return False

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from seq2seq_cli.checkpoint import load_checkpoint
+from seq2seq_cli.device import OUT_OF_MEMORY
 from seq2seq_cli.training import trainer as trainer_module
-from seq2seq_cli.training.faults import OUT_OF_MEMORY
 from tests.reliability.helpers import assert_clean_error
 from tests.train_fixtures import data_dir, ok, read_log, tagged, train  # noqa: F401
 
