@@ -20,7 +20,7 @@ from seq2seq_cli.checkpoint import load_checkpoint
 from tests.train_fixtures import FAST, TINY_MODEL, data_dir  # noqa: F401
 
 KILLS = 24
-MAX_UPDATE = 120
+MAX_UPDATE = 150
 # Save every 2 updates and keep 2 update checkpoints, so kills also land in links, pruning and epoch-end saves.
 RUN = [*TINY_MODEL, *FAST, "--threads", "1", "--max-update", str(MAX_UPDATE), "--save-interval-updates", "2",
        "--keep-interval-updates", "2", "--log-interval", "1"]
@@ -54,15 +54,17 @@ def _kill_when(pid: int, save: Path, mode: str, rng: random.Random, deadline: fl
     The moments count this run's own events (checkpoint writes begun, updates logged), not seconds, so that each
     restart makes some progress however loaded the machine is.
     """
-    if mode == "during-write":  # busy-poll the folder; kill in the 1st, 2nd or 3rd write of this run
-        target, writes, writing = rng.randint(1, 3), 0, False
+    if mode == "during-write":  # busy-poll the folder; kill in the 1st or 2nd write of this run
+        target, writes, writing = rng.randint(1, 2), 0, False
         while writes < target and _alive(pid) and time.monotonic() < deadline:
             now = bool(_temp_files(save))
             writes += now and not writing
             writing = now
-    elif mode == "mid-training":  # after 1-8 updates of this run, plus up to 2 ms
-        start, target = _size(save / "train.log"), rng.randint(1, 8)
-        while _alive(pid) and time.monotonic() < deadline:
+    else:  # "mid-training": after 1-5 updates of this run, plus up to 2 ms; "anywhere": at a random time up to
+        # 1 s after start (start-up and resuming included) but before its 6th update, so that work remains
+        start, target = _size(save / "train.log"), rng.randint(1, 5) if mode == "mid-training" else 6
+        until = time.monotonic() + (rng.uniform(0, 1.0) if mode == "anywhere" else 1e9)
+        while _alive(pid) and time.monotonic() < min(deadline, until):
             try:
                 text = (save / "train.log").read_bytes()[start:]
             except FileNotFoundError:
@@ -71,8 +73,6 @@ def _kill_when(pid: int, save: Path, mode: str, rng: random.Random, deadline: fl
                 break
             time.sleep(0.0005)
         time.sleep(rng.uniform(0, 0.002))
-    else:  # "anywhere": including start-up and resuming
-        time.sleep(rng.uniform(0, 1.0))
     writing = bool(_temp_files(save))
     try:
         os.kill(pid, signal.SIGKILL)
