@@ -196,7 +196,15 @@ class Translator:
     # ------------------------------------------------------------------------------------------ ids <-> text
 
     def encode(self, lines: Sequence[str], first_line: int = 1, source: str = "input") -> list[list[int]]:
-        """Source ids + EOS of each line; a line longer than the model's source positions is truncated (warned)."""
+        """Source ids + EOS of each line; a line longer than the model's source positions is truncated (warned).
+
+        Raises:
+            ConfigError: the checkpoint is a speech model, whose input is audio, not text.
+        """
+        models = getattr(self.ensemble, "models", None)  # an exported CTranslate2 engine has none: text only
+        if models and getattr(models[0], "source_kind", "text") == "audio":
+            raise ConfigError("this checkpoint is a speech model: its input is audio, not text; decode audio with "
+                              "`seq2seq generate --input MANIFEST.tsv` or an audio DATA_DIR (docs/speech.md)")
         limit = self.ensemble.max_positions()[0] - 1
         ids = self.src_tokenizer.encode_batch(list(lines)) if lines else []
         return [truncate(seq, limit, f"{source} line {first_line + i}", "source") + [self.src_tokenizer.eos_id]

@@ -181,3 +181,12 @@ def test_speech_generate_refuses_torchrun(runner, checkpoint, audio_data, monkey
         monkeypatch.setenv(name, value)
     result = invoke(runner, ["generate", audio_data, "--path", checkpoint, "--device", "cpu"])
     assert_error(result, "generate with a speech checkpoint runs in one process; run it without torchrun")
+
+
+def test_the_python_api_refuses_text_for_a_speech_checkpoint(checkpoint):
+    import seq2seq_cli
+    from seq2seq_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^this checkpoint is a speech model: its input is audio, not text; decode "
+                                          r"audio with `seq2seq generate --input MANIFEST.tsv` or an audio DATA_DIR"):
+        seq2seq_cli.load(str(checkpoint)).translate(["hello"])
