@@ -189,6 +189,12 @@ class Translator:
         return cls(models, first.src_tokenizer, first.tgt_tokenizer, device, precision, first.state)
 
     @property
+    def takes_audio(self) -> bool:
+        """Whether the models read audio features (a speech checkpoint) rather than source text."""
+        models = getattr(self.ensemble, "models", None)  # an exported CTranslate2 engine has none: text only
+        return bool(models) and getattr(models[0], "source_kind", "text") == "audio"
+
+    @property
     def _autocast(self) -> str:
         """The autocast precision: none for int8 (its models are quantized at load time instead)."""
         return "fp32" if self.precision == "int8" else self.precision
@@ -201,8 +207,7 @@ class Translator:
         Raises:
             ConfigError: the checkpoint is a speech model, whose input is audio, not text.
         """
-        models = getattr(self.ensemble, "models", None)  # an exported CTranslate2 engine has none: text only
-        if models and getattr(models[0], "source_kind", "text") == "audio":
+        if self.takes_audio:
             raise ConfigError("this checkpoint is a speech model: its input is audio, not text; decode audio with "
                               "`seq2seq generate --input MANIFEST.tsv` or an audio DATA_DIR (docs/speech.md)")
         limit = self.ensemble.max_positions()[0] - 1

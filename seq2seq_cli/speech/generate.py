@@ -27,8 +27,7 @@ logger = logging.getLogger(__name__)
 
 def is_speech_run(cfg: GenerateConfig, translator: Any) -> bool:
     """Whether the checkpoint is a speech model; a text checkpoint given an audio DATA_DIR is an error."""
-    models = getattr(translator.ensemble, "models", None)  # an exported CTranslate2 engine has none: text only
-    if models and getattr(models[0], "source_kind", "text") == "audio":
+    if translator.takes_audio:
         return True
     if cfg.data_dir is not None:
         from seq2seq_cli.data.datadir import read_meta
