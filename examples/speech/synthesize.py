@@ -13,11 +13,14 @@ The recipe (all draws from seed 1):
 - audio: espeak-ng's 22,050 Hz output resampled to 16 kHz mono (band-limited, by FFT), 16-bit FLAC.
 
 The same seed gives the same corpus: the parameters of every clip are drawn in order in the main process, and
-worker processes only render them. Usage: python synthesize.py --data ../../../shared/data/bible-es-en --out data
+worker processes only render them. A clip's file name ends with a digest of its parameters, and a clip already on
+disk is not rendered again, so an interrupted run picks up where it stopped. Usage: python synthesize.py --data ../../../shared/data/bible-es-en --out data
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import random
 import subprocess
 import sys
@@ -65,8 +68,13 @@ def plan(data: Path, out: Path, lang: str, split: str, indices: list[int], rng: 
     for i in indices:
         variant = rng.choice(VARIANTS)
         voice = rng.choice(VOICES[lang]) + (f"+{variant}" if variant else "")
-        clips.append(Clip(out / "clips" / f"{split}-{i}.flac", texts[i], voice, rng.randint(130, 190),
-                          rng.randint(30, 70), rng.uniform(10.0, 30.0), rng.getrandbits(32)))
+        rate_wpm, pitch, snr_db, noise_seed = rng.randint(130, 190), rng.randint(30, 70), rng.uniform(10.0, 30.0), \
+            rng.getrandbits(32)
+        # The name carries a digest of everything that shapes the audio, so a rerun (after an interruption, or
+        # with other --train/--test counts) reuses exactly the clips it would render again, and no other.
+        digest = hashlib.sha256(repr((texts[i], voice, rate_wpm, pitch, snr_db, noise_seed)).encode()).hexdigest()
+        clips.append(Clip(out / "clips" / f"{split}-{i}-{digest[:10]}.flac", texts[i], voice, rate_wpm, pitch, snr_db,
+                          noise_seed))
     return clips
 
 
@@ -77,8 +85,18 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     return np.fft.irfft(spectrum, n_out) * (n_out / len(x))
 
 
+def n_frames(samples: int) -> int:
+    """10 ms frames of 25 ms windows over `samples` 16 kHz samples (fairseq's n_frames)."""
+    return 1 + max(0, (samples - 400) // 160)
+
+
 def render(clip: Clip) -> int:
-    """Synthesize, resample, add noise, write; returns the number of 10 ms frames (fairseq's n_frames)."""
+    """Synthesize, resample, add noise, write; returns the number of 10 ms frames (fairseq's n_frames).
+
+    A clip already on disk is kept (files are only ever complete: written to a temporary name, then renamed).
+    """
+    if clip.path.exists():
+        return n_frames(soundfile.info(str(clip.path)).frames)
     wav = subprocess.run(["espeak-ng", "-v", clip.voice, "-s", str(clip.rate_wpm), "-p", str(clip.pitch), "--stdout",
                           clip.text], check=True, capture_output=True).stdout
     import io
@@ -89,8 +107,10 @@ def render(clip: Clip) -> int:
     noise = np.random.default_rng(clip.noise_seed).normal(0.0, np.sqrt(power / 10 ** (clip.snr_db / 10)), len(speech))
     mixed = speech + noise
     mixed /= max(1.0, float(np.abs(mixed).max()) / 0.99)  # no clipping
-    soundfile.write(str(clip.path), mixed.astype(np.float32), RATE, subtype="PCM_16", format="FLAC")
-    return 1 + max(0, (len(mixed) - 400) // 160)
+    partial = clip.path.with_name(clip.path.name + ".part")
+    soundfile.write(str(partial), mixed.astype(np.float32), RATE, subtype="PCM_16", format="FLAC")
+    os.replace(partial, clip.path)
+    return n_frames(len(mixed))
 
 
 def main() -> None:

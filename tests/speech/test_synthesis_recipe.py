@@ -43,3 +43,24 @@ def test_the_recipe_is_fixed_by_the_seed(synth, tmp_path):
     for clip, i in zip(clips, chosen):
         assert clip.text == es[i] and clip.voice.split("+")[0] in synth.VOICES["es"]
         assert 130 <= clip.rate_wpm <= 190 and 30 <= clip.pitch <= 70 and 10.0 <= clip.snr_db <= 30.0
+
+
+def test_a_rerun_keeps_rendered_clips_and_names_follow_the_parameters(synth, tmp_path, monkeypatch):
+    import soundfile
+
+    chosen = synth.select(BIBLE_SAMPLE, "test", 3, None, random.Random(1))
+    clips = synth.plan(BIBLE_SAMPLE, tmp_path, "en", "test", chosen, random.Random("1-en"))
+    other = synth.plan(BIBLE_SAMPLE, tmp_path, "en", "test", chosen, random.Random("2-en"))
+    assert len({c.path.name for c in clips + other}) == 6  # other draws, other files
+    assert all(c.path.name.startswith(f"test-{i}-") for c, i in zip(clips, chosen))
+    (tmp_path / "clips").mkdir()
+    soundfile.write(str(clips[0].path), np.zeros(16000, dtype=np.float32), 16000, subtype="PCM_16", format="FLAC")
+
+    def no_espeak(*args, **kwargs):
+        raise AssertionError("espeak-ng ran for a clip that was already rendered")
+
+    monkeypatch.setattr(synth.subprocess, "run", no_espeak)
+    assert synth.render(clips[0]) == 1 + (16000 - 400) // 160
+    with pytest.raises(AssertionError, match="already rendered"):
+        synth.render(clips[1])
+    assert not list((tmp_path / "clips").glob("*.part"))
