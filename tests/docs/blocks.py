@@ -24,6 +24,7 @@ TINY_MODEL = ["--encoder-layers", "1", "--decoder-layers", "1", "--encoder-embed
               "32", "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--encoder-attention-heads",
               "2", "--decoder-attention-heads", "2"]
 SHORT_OUTPUT = ["--max-len-a", "0", "--max-len-b", "10"]
+CAP_CHECK_LINES = 10  # export's parity check
 
 
 class DocTierError(Exception):
@@ -61,9 +62,11 @@ class Block:
 
 
 def parse_marker(text: str, where: str) -> Marker:
-    """`skip REASON` / `needs A B` / `cap`, separated by `;`."""
+    """`needs A B` / `cap` / `file PATH`, separated by `;`; `skip REASON` comes last and takes the rest."""
     marker = Marker()
-    for part in (p.strip() for p in text.split(";")):
+    head, skip, reason = text.partition("skip ")
+    parts = [p.strip() for p in head.split(";") if p.strip()] + ([f"skip {reason}"] if skip else [])
+    for part in parts:
         word, _, rest = part.partition(" ")
         if word == "skip":
             kind = rest.split(":")[0].strip()
@@ -295,4 +298,6 @@ def cap_arguments(args: list[str]) -> list[str]:
         return [sub, *rest, "--max-update", str(CAP_MAX_UPDATE), *TINY_MODEL]
     if sub in ("generate", "interactive"):
         return [sub, *rest, *SHORT_OUTPUT]
+    if sub == "export":
+        return [sub, *rest, "--check-lines", str(CAP_CHECK_LINES)]
     return args

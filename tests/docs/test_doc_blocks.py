@@ -29,13 +29,14 @@ Markers: an HTML comment on the line directly above the opening fence, parts sep
 - `<!-- docs-test: file PATH -->`: the block is the content of PATH (written into the session folder, not run).
 - `<!-- docs-test: cap -->`: long trainings are cut: `seq2seq train` gets `--max-update 3` (replacing any
   `--max-update`/`--stop-time-hours`) and a tiny model (1+1 layers, d 32) appended after the block's own flags, so
-  they win; `generate`/`interactive` get `--max-len-a 0 --max-len-b 10`. A block that runs `seq2seq train` without
+  they win; `generate`/`interactive` get `--max-len-a 0 --max-len-b 10`, `export` `--check-lines 10`. A block that runs `seq2seq train` without
   `--max-update` must be marked `cap` or `skip` (`test_long_trainings_are_capped`).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -113,11 +114,19 @@ def run_block(block: Block, work: Path, env: dict[str, str], artifacts: Artifact
         target.write_text(block.text, encoding="utf-8")
         return
     argv = ["bash", "-euo", "pipefail", "-c", block.text] if block.is_shell else [sys.executable, "-"]
-    proc = subprocess.run(argv, cwd=work, input=None if block.is_shell else block.text, capture_output=True,
-                          text=True, timeout=BLOCK_TIMEOUT,
-                          env=dict(env, DOCS_TEST_CAP="1" if block.marker.cap else "0"))
+    # A session of its own, so a timeout stops the block's every process (torchrun's workers included).
+    proc = subprocess.Popen(argv, cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=dict(env, DOCS_TEST_CAP="1" if block.marker.cap
+                                                                         else "0"))
+    try:
+        stdout, stderr = proc.communicate(None if block.is_shell else block.text, timeout=BLOCK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{block.where}: still running after {BLOCK_TIMEOUT} s (mark it `cap` or `skip long`)\n"
+                    f"--- stderr (end):\n{stderr[-3000:]}")
     assert proc.returncode == 0, (f"{block.where}: the block exited with {proc.returncode}\n--- block:\n{block.text}"
-                                  f"--- stdout (end):\n{proc.stdout[-3000:]}\n--- stderr (end):\n{proc.stderr[-3000:]}")
+                                  f"--- stdout (end):\n{stdout[-3000:]}\n--- stderr (end):\n{stderr[-3000:]}")
 
 
 # --- the docs ------------------------------------------------------------------------------------------------
@@ -207,4 +216,5 @@ def test_cap_replaces_the_training_length_and_appends_a_tiny_model() -> None:
     assert cap_arguments(args) == ["train", "d", "--arch", "transformer_small", "--max-update", str(CAP_MAX_UPDATE),
                                    *TINY_MODEL]
     assert cap_arguments(["generate", "--path", "c"])[-4:] == ["--max-len-a", "0", "--max-len-b", "10"]
+    assert cap_arguments(["export", "--path", "c"])[-2:] == ["--check-lines", "10"]
     assert cap_arguments(["score", "--sys", "h"]) == ["score", "--sys", "h"]
