@@ -24,8 +24,8 @@ Markers: an HTML comment on the line directly above the opening fence, parts sep
   not run; every seq2seq command in it is still parsed against the click definitions (subcommand, flag names,
   values of choice/int/float flags, required and extra arguments), as is every command of every run block.
 - `<!-- docs-test: needs data-bin checkpoints -->`: put before the block: `data-bin` (joint BPE 1,000 of the sample,
-  es -> en) and/or `checkpoints` (a tiny transformer trained one epoch on it: checkpoint1.pt, checkpoint_best.pt,
-  checkpoint_last.pt), built once per test run.
+  es -> en) and/or `checkpoints` (a tiny transformer, 1+1 layers of d 32, trained 2 updates on it: checkpoint_best.pt,
+  checkpoint_last.pt, train.log, config.json), built once per test run.
 - `<!-- docs-test: file PATH -->`: the block is the content of PATH (written into the session folder, not run).
 - `<!-- docs-test: cap -->`: long trainings are cut: `seq2seq train` gets `--max-update 3` (replacing any
   `--max-update`/`--stop-time-hours`) and a tiny model (1+1 layers, d 32) appended after the block's own flags, so
@@ -74,7 +74,7 @@ class Artifacts:
                                           "--destdir", path])
         else:
             result = invoke(CliRunner(), ["train", self.get("data-bin"), "--arch", "transformer", *TINY_MODEL,
-                                          "--share-all-embeddings", "--max-tokens", "8192", "--max-epoch", "1",
+                                          "--share-all-embeddings", "--max-tokens", "2048", "--max-update", "2",
                                           "--seed", "1", "--save-dir", path])
         assert result.exit_code == 0, result.output
         return path
