@@ -2,6 +2,8 @@
 
     python tests/docs/shim.py seq2seq ARGS...   the real command; in a `cap` block (DOCS_TEST_CAP=1) with
                                                  blocks.cap_arguments applied
+    python tests/docs/shim.py torchrun ARGS...  torch's torchrun; in a `cap` block, the seq2seq command after
+                                                 `-m seq2seq_cli` capped the same way
     python tests/docs/shim.py pip install ...   a local folder: a copy installed into DOCS_TEST_SITE (the
                                                  session's site folder, on PYTHONPATH), never into the test
                                                  environment; this project with extras: checks that the extras'
@@ -101,6 +103,17 @@ def run_pip(args: list[str]) -> None:
             sys.exit(f"[docs tier] pip install {target}: a registry package; mark the block `skip network`")
 
 
+def run_torchrun(args: list[str]) -> None:
+    """torchrun itself; in a `cap` block, the seq2seq command after `-m seq2seq_cli` capped as `seq2seq`'s."""
+    if os.environ.get("DOCS_TEST_CAP") == "1":
+        for k, a in enumerate(args[:-1]):
+            if a in ("-m", "--module") and args[k + 1] == "seq2seq_cli":
+                args = [*args[:k + 2], *cap_arguments(args[k + 2:])]
+                print(f"[docs tier, cap] torchrun {' '.join(args)}", file=sys.stderr)
+                break
+    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", *args])
+
+
 if __name__ == "__main__":
     tool, rest = sys.argv[1], sys.argv[2:]
-    run_seq2seq(rest) if tool == "seq2seq" else run_pip(rest)
+    {"seq2seq": run_seq2seq, "pip": run_pip, "torchrun": run_torchrun}[tool](rest)

@@ -14,9 +14,9 @@ Sessions
   `bible-es-en/`, both the bundled sample (examples/data/bible-sample; `bible-es-en/` stands in for the full corpus,
   so commands naming it run as written, and fast), and symlinks `examples`, `benchmarks`, `constraints.txt`,
   `setup.cfg`, `pyproject.toml` to the checkout, so repo-relative paths work as from the repo root.
-- PATH: the test environment's bin folder (seq2seq, python, torchrun) behind two shims (tests/docs/shim.py):
+- PATH: the test environment's bin folder (seq2seq, python, torchrun) behind three shims (tests/docs/shim.py):
   `pip install FOLDER` installs a copy into the session's own site folder (on PYTHONPATH), never into the test
-  environment; `pip install` of this project with extras checks that the extras are installed and installs nothing;
+  environment; `torchrun` is torch's (capped in `cap` blocks as `seq2seq` is); `pip install` of this project with extras checks that the extras are installed and installs nothing;
   other pip uses fail. `seq2seq` is the real command, except in `cap` blocks. OMP_NUM_THREADS=1.
 
 Markers: an HTML comment on the line directly above the opening fence, parts separated by `;`
@@ -54,7 +54,7 @@ DOCS = documents()
 DOC_IDS = [str(d.relative_to(REPO)) for d in DOCS]
 RUN_DOCS = [d for d in DOCS if any(b.runs or b.marker.file for b in read_blocks(d))]  # the others: commands checked
 LINKED = ("examples", "benchmarks", "constraints.txt", "setup.cfg", "pyproject.toml")
-BLOCK_TIMEOUT = 240  # seconds; a block that needs more is a block to `cap`
+BLOCK_TIMEOUT = 900  # seconds: a hang guard (a block takes seconds on a quiet machine, minutes on a loaded one)
 
 
 class Artifacts:
@@ -94,7 +94,7 @@ def new_session(tmp: Path) -> tuple[Path, dict[str, str]]:
         shutil.copytree(BIBLE_SAMPLE, work / name, ignore=shutil.ignore_patterns("README.md"))
     for name in LINKED:
         (work / name).symlink_to(REPO / name)
-    for tool in ("seq2seq", "pip"):
+    for tool in ("seq2seq", "pip", "torchrun"):
         shim = shims / tool
         shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{REPO / "tests" / "docs" / "shim.py"}" {tool} "$@"\n')
         shim.chmod(0o755)
