@@ -218,3 +218,39 @@ def test_cap_replaces_the_training_length_and_appends_a_tiny_model() -> None:
     assert cap_arguments(["generate", "--path", "c"])[-4:] == ["--max-len-a", "0", "--max-len-b", "10"]
     assert cap_arguments(["export", "--path", "c"])[-2:] == ["--check-lines", "10"]
     assert cap_arguments(["score", "--sys", "h"]) == ["score", "--sys", "h"]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
+def test_skipped_shell_blocks_are_valid_bash(doc: Path) -> None:
+    """What the tier cannot run is at least parsed by bash (`bash -n`: quotes, continuations, operators)."""
+    for block in read_blocks(doc):
+        if block.is_shell and block.marker.skip:
+            proc = subprocess.run(["bash", "-n", "-c", block.text], capture_output=True, text=True)
+            assert proc.returncode == 0, f"{block.where}: {proc.stderr}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["install", "requests"], "pip install requests: a registry package; mark the block `skip network`"),
+    (["install", "-e", ".[gpu]"], "seq2seq_cli has no extra 'gpu'"),
+    (["uninstall", "x"], "only `pip install` is supported in a run block"),
+])
+def test_the_pip_shim_refuses_what_it_cannot_do_offline(tmp_path: Path, args, message) -> None:
+    work, env = new_session(tmp_path)
+    proc = subprocess.run(["pip", *args], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_the_pip_shim_checks_the_project_extras_and_installs_folders_into_the_session(tmp_path: Path) -> None:
+    work, env = new_session(tmp_path)
+    (work / "pkg" / "docs_tier_probe").mkdir(parents=True)
+    (work / "pkg" / "docs_tier_probe" / "__init__.py").write_text("VALUE = 7\n")
+    (work / "pkg" / "setup.cfg").write_text("[metadata]\nname = docs-tier-probe\nversion = 1\n[options]\n"
+                                            "packages = docs_tier_probe\n")
+    (work / "pkg" / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\n'
+                                                 'build-backend = "setuptools.build_meta"\n')
+    proc = subprocess.run("pip install -c constraints.txt -e '.[speech]' && pip install ./pkg && "
+                          "python -c 'import docs_tier_probe; print(docs_tier_probe.__file__)'",
+                          shell=True, cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "seq2seq_cli[speech] is installed in the test environment" in proc.stderr
+    assert proc.stdout.startswith(env["DOCS_TEST_SITE"])  # the session's site folder, not the test environment
