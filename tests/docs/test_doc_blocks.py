@@ -120,9 +120,11 @@ def run_block(block: Block, work: Path, env: dict[str, str], artifacts: Artifact
                                                                          else "0"))
     try:
         stdout, stderr = proc.communicate(None if block.is_shell else block.text, timeout=BLOCK_TIMEOUT)
-    except subprocess.TimeoutExpired:
+    except BaseException as exc:  # a timeout, or Ctrl-C of the test run: the block's processes go too
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
         pytest.fail(f"{block.where}: still running after {BLOCK_TIMEOUT} s (mark it `cap` or `skip long`)\n"
                     f"--- stderr (end):\n{stderr[-3000:]}")
     assert proc.returncode == 0, (f"{block.where}: the block exited with {proc.returncode}\n--- block:\n{block.text}"
