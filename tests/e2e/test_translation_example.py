@@ -183,3 +183,19 @@ def test_rebuild_refuses_a_verse_the_export_lacks(tmp_path):
             f"{es}: verse 'Genesis 1:3' of the train split is missing or empty (another module version?)")):
         corpus.rebuild({"es": es, "en": en}, splits, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_copy_says_whether_its_text_is_the_shipped_text(tmp_path, capsys):
+    import hashlib
+
+    data, splits = tiny_corpus(tmp_path)
+    names = [f"{split}.{lang}" for split in corpus.SPLITS for lang in corpus.LANGS]
+    (splits / "SHA256SUMS").write_text("".join(f"{hashlib.sha256((data / n).read_bytes()).hexdigest()}  {n}\n"
+                                               for n in names), encoding="utf-8")
+    assert corpus.main(["check", str(data), str(splits), str(tmp_path / "same")]) == 0
+    assert capsys.readouterr().err == (f"corpus: copied into {tmp_path / 'same'}: the verses listed in {splits}; "
+                                       "same text as the shipped corpus\n")
+    (data / "valid.en").write_text("Other\nwords\nhere\n", encoding="utf-8")
+    assert corpus.main(["check", str(data), str(splits), str(tmp_path / "other")]) == 0
+    assert capsys.readouterr().err == (f"corpus: copied into {tmp_path / 'other'}: the verses listed in {splits}; "
+                                       "text differs from the shipped corpus in valid.en (BLEU may differ)\n")
