@@ -1,5 +1,10 @@
 """Plugins through the CLI: the example package pip-installed (entry points), and --user-dir folders.
 
+The example package (examples/plugin) has a tokenizer (lowercase-word), a model with its arch preset
+(transformer_layerdrop, transformer_layerdrop_small) and a decoding strategy (diverse-beam): each is used from the
+CLI (preprocess, train, generate), once through the installed entry points and once as --user-dir in processes that
+see no installed plugin; the two components with logic of their own also get unit tests here.
+
 The example plugin is installed into the test environment with `pip install --no-deps --no-build-isolation` from a
 copy in a temporary folder (so no build/ or *.egg-info lands in the checkout); when the installed copy already
 matches examples/plugin, the install is skipped. It stays installed afterwards: tests elsewhere must not assume
