@@ -21,7 +21,11 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-DATA="${DATA:-$(for d in "$REPO/../shared" "$REPO/../../shared"; do [ -d "$d/data/bible-es-en" ] && echo "$d/data/bible-es-en" && break; done)}"
+# The shared corpus sits beside the main checkout (../shared) or beside a worktree's parent (../../shared).
+for d in "$REPO/../shared" "$REPO/../../shared"; do
+    [ -z "${DATA:-}" ] && [ -d "$d/data/bible-es-en" ] && DATA="$d/data/bible-es-en"
+done
+DATA="${DATA:-}"
 OUT="${OUT:-runs/translation}"
 MAX_UPDATE="${MAX_UPDATE:-798}"
 THREADS="${THREADS:-2}"
@@ -48,7 +52,8 @@ elif [ "$DATA" = debian ]; then
     "$PYTHON" "$HERE/corpus.py" sword "$OUT/sword/es.imp" "$OUT/sword/en.imp" "$SPLITS" "$OUT/corpus"
 else
     step 1 "corpus: checking $DATA against the verse lists in $SPLITS, copying it to $OUT/corpus"
-    [ -d "$DATA" ] || fail "DATA=$DATA: no such folder (give the folder with {train,valid,test}.{es,en,ref}, or DATA=debian)"
+    [ -d "$DATA" ] ||
+        fail "DATA=$DATA: no such folder (give the folder with {train,valid,test}.{es,en,ref}, or DATA=debian)"
     "$PYTHON" "$HERE/corpus.py" check "$DATA" "$SPLITS" "$OUT/corpus"
 fi
 C="$OUT/corpus"

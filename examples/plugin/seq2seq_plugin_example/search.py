@@ -9,9 +9,10 @@ The K hypotheses of a sentence are split into G groups of K/G; rows g, g+G, g+2G
 the groups choose in turn, each by beam search over its own rows, and group g's log-probability of a token is
 lowered by `diverse_beam_strength` times the number of earlier groups (0..g-1) that chose that token at this step
 (the paper's Hamming diversity; a group's choices are its K/G best candidates, whereas fairseq also counts the K/G
-spares that beam search proposes in case some hypotheses end). So with `--nbest K` the n-best list holds K different translations
-instead of K near-copies. The penalty only ranks; a hypothesis's score stays its log-probability under the
-model (unlike fairseq, which adds the penalties into the scores), so scores compare across strategies.
+spares that beam search proposes in case some hypotheses end). So with `--nbest K` the n-best list holds
+translations kept apart rather than K near-copies. The penalty only ranks; a hypothesis's score stays its
+log-probability under the model (unlike fairseq, which adds the penalties into the scores), so scores compare
+across strategies.
 
 Candidates of the groups are interleaved (group 0's best, group 1's best, ..., then the second best of each), as in
 fairseq; after a hypothesis finishes, the loop's next rows can shift between groups, as they do in fairseq.
@@ -70,10 +71,10 @@ class DiverseBeamSearch(DecodingStrategy):
         groups = self.groups
         per_group = self.beam_size // groups
         group_search = BeamSearch(BeamConfig(beam=per_group))
-        proposed = lprobs.new_zeros(bsz, vocab)  # how many earlier groups chose each token at this step
+        chosen = lprobs.new_zeros(bsz, vocab)  # how many earlier groups chose each token at this step
         out_scores, out_tokens, out_beams = [], [], []
         for g in range(groups):
-            penalty = self.cfg.diverse_beam_strength * proposed
+            penalty = self.cfg.diverse_beam_strength * chosen
             # The group's own beam search over its rows g, g+G, ...; at step 0 it expands its row 0 only.
             cand_scores, tokens, beams = group_search.step(step, lprobs[:, g::groups, :] - penalty.unsqueeze(1),
                                                            scores[:, g::groups])
@@ -83,5 +84,5 @@ class DiverseBeamSearch(DecodingStrategy):
             # The group's choices are its first K/G candidates (the rest are spares in case some end, as in beam
             # search); impossible ones (-inf: blocked tokens, dead rows) choose nothing.
             kept, kept_scores = tokens[:, :per_group], cand_scores[:, :per_group]
-            proposed.scatter_add_(1, kept, kept_scores.isfinite().to(proposed.dtype))
+            chosen.scatter_add_(1, kept, kept_scores.isfinite().to(chosen.dtype))
         return tuple(torch.stack(t, dim=2).view(bsz, -1) for t in (out_scores, out_tokens, out_beams))
