@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from seq2seq_cli.registry import TOKENIZERS
 from seq2seq_cli.tokenization.base import SpecialTokens, Tokenizer
 
 
+@TOKENIZERS.register("lowercase-word")
 class LowercaseWordTokenizer(Tokenizer):
     """Lowercased words and punctuation marks, one token each (a WordLevel vocabulary)."""
 
