@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Spanish -> English on the Bible corpus, from the corpus to a scored model: the reference workload
-# (transformer_small, 798 updates, BLEU 15.5 on the test split; docs/benchmarks.md has the timings).
+# (transformer_small, 798 updates, BLEU 15 ± 1 on the test split: 15.51 and 14.94 measured; docs/benchmarks.md has
+# the timings).
 #
 #   DATA=/path/to/bible-es-en examples/translation/run.sh     # a local copy of the shipped splits
 #   DATA=debian examples/translation/run.sh                   # rebuilt from Debian's sword-text packages
