@@ -45,7 +45,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import BIBLE_SAMPLE, invoke
-from tests.docs.blocks import (CAP_MAX_UPDATE, REPO, TINY_MODEL, Block, DocTierError, cap_arguments,
+from tests.docs.blocks import (CAP_MAX_UPDATE, REPO, TINY_MODEL, Block, DocTierError, Marker, cap_arguments,
                                check_invocation, documents, read_blocks, seq2seq_invocations, shell_commands)
 
 pytestmark = pytest.mark.docs
@@ -165,6 +165,15 @@ def test_the_blocks_run_in_order(doc: Path, tmp_path: Path, artifacts: Artifacts
     blocks = [b for b in read_blocks(doc) if b.runs or b.marker.file]
     work, env = new_session(tmp_path)
     for block in blocks:
+        run_block(block, work, env, artifacts)
+
+
+@pytest.mark.parametrize("lang, text", [("bash", "echo partial\nexit 3\n"), ("python", "raise SystemExit(3)\n")])
+def test_a_failing_block_fails_its_session(tmp_path: Path, artifacts: Artifacts, lang: str, text: str) -> None:
+    # what test_the_blocks_run_in_order rests on: a block that exits non-zero fails the test, naming its place
+    work, env = new_session(tmp_path)
+    block = Block(REPO / "docs" / "getting-started.md", 7, lang, text, Marker())
+    with pytest.raises(AssertionError, match=r"docs/getting-started.md:7: the block exited with 3"):
         run_block(block, work, env, artifacts)
 
 

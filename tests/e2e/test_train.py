@@ -371,9 +371,11 @@ def test_newer_or_damaged_data_dir(runner, data_dir, tmp_path):
     _fails(train(runner, damaged, tmp_path / "b", "--max-update", 1), "train.tgt.bin: checksum mismatch")
 
     _fails(train(runner, tmp_path, tmp_path / "c", "--max-update", 1), "not a DATA_DIR")
+    assert not any((tmp_path / name).exists() and any((tmp_path / name).glob("*.pt")) for name in "abc")
 
 
 def test_long_sentences_against_max_tokens_say_what_to_do(runner, tmp_path):
     data = make_data_dir(tmp_path / "d", n_train=30)
     _fails(train(runner, data, tmp_path / "ck", "--max-update", 1, "--max-tokens", 6, "--batch-size", 4),
            "more than --max-tokens 6", "raise --max-tokens")
+    assert not list((tmp_path / "ck").glob("*.pt")) if (tmp_path / "ck").exists() else True

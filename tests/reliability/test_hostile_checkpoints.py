@@ -76,4 +76,10 @@ def test_a_good_checkpoint_still_loads_everywhere(runner, trained, tmp_path):
     data, save = trained
     for command in ("generate", "interactive", "average-checkpoints", "train --finetune-from-model"):
         args, stdin = checkpoint_command(command, save / "checkpoint_last.pt", trained, tmp_path / command)
-        ok(invoke(runner, args + (["--max-update", 1] if command.startswith("train") else []), input=stdin))
+        result = ok(invoke(runner, args + (["--max-update", 1] if command.startswith("train") else []), input=stdin))
+        if command in ("generate", "interactive"):
+            assert len(result.stdout.splitlines()) == 1, result.stdout  # one hypothesis for the one input line
+        elif command == "average-checkpoints":
+            assert (tmp_path / command / "avg.pt").is_file()
+        else:
+            assert (tmp_path / command / "new" / "checkpoint_last.pt").is_file()
