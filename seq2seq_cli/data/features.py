@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2seq_cli.data.indexed import _check_index
+from seq2seq_cli.data.indexed import _check_index, write_index
 from seq2seq_cli.errors import DataError, DataFormatError
 
 MAGIC = b"S2SFEAT\x00"
@@ -71,15 +71,9 @@ class FeatureDatasetWriter:
         if self._bin.closed:
             return
         self._bin.close()
-        sizes = np.asarray(self._sizes, dtype="<i8")
-        offsets = np.zeros(len(sizes), dtype="<i8")
-        np.cumsum(sizes[:-1], out=offsets[1:])
-        index = HEADER.pack(MAGIC, FEATURE_INDEX_VERSION, self.dim, len(sizes)) + sizes.tobytes() + offsets.tobytes()
-        self._idx_path.write_bytes(index)
-        self.checksums = {
-            self._bin_path.name: {"sha256": self._hash.hexdigest(), "bytes": self._bytes},
-            self._idx_path.name: {"sha256": hashlib.sha256(index).hexdigest(), "bytes": len(index)},
-        }
+        header = HEADER.pack(MAGIC, FEATURE_INDEX_VERSION, self.dim, len(self._sizes))
+        self.checksums = write_index(self._idx_path, header, np.asarray(self._sizes), self._bin_path,
+                                     self._hash.hexdigest(), self._bytes)
 
     def __enter__(self) -> "FeatureDatasetWriter":
         return self

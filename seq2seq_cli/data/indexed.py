@@ -87,15 +87,9 @@ class IndexedDatasetWriter:
             return
         self._bin.close()
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, dtype=np.int64)
-        offsets = np.zeros(len(sizes), dtype=np.int64)
-        np.cumsum(sizes[:-1], out=offsets[1:])
-        index = b"".join([HEADER.pack(MAGIC, INDEX_VERSION, _CODE_OF[self.dtype], len(sizes)),
-                          sizes.astype("<i8").tobytes(), offsets.astype("<i8").tobytes()])
-        self._idx_path.write_bytes(index)
-        self.checksums = {
-            self._bin_path.name: {"sha256": self._bin_hash.hexdigest(), "bytes": self._bin_bytes},
-            self._idx_path.name: {"sha256": hashlib.sha256(index).hexdigest(), "bytes": len(index)},
-        }
+        header = HEADER.pack(MAGIC, INDEX_VERSION, _CODE_OF[self.dtype], len(sizes))
+        self.checksums = write_index(self._idx_path, header, sizes, self._bin_path, self._bin_hash.hexdigest(),
+                                     self._bin_bytes)
 
     def __enter__(self) -> "IndexedDatasetWriter":
         return self
@@ -105,6 +99,21 @@ class IndexedDatasetWriter:
             self.close()
         else:  # leave no complete-looking pair behind; the caller removes the half-written .bin
             self._bin.close()
+
+
+def write_index(idx_path: Path, header: bytes, sizes: np.ndarray, bin_path: Path, bin_sha256: str,
+                bin_bytes: int) -> dict[str, dict]:
+    """Write an .idx (`header`, then int64 sizes and their offsets, little-endian); return both files' checksums.
+
+    Shared by the token and the feature index formats, which differ only in their headers and units.
+    """
+    sizes = np.asarray(sizes, dtype="<i8")
+    offsets = np.zeros(len(sizes), dtype="<i8")
+    np.cumsum(sizes[:-1], out=offsets[1:])
+    index = header + sizes.tobytes() + offsets.tobytes()
+    idx_path.write_bytes(index)
+    return {bin_path.name: {"sha256": bin_sha256, "bytes": bin_bytes},
+            idx_path.name: {"sha256": hashlib.sha256(index).hexdigest(), "bytes": len(index)}}
 
 
 class IndexedDataset:
