@@ -146,6 +146,7 @@ LR_SCHEDULERS = Registry("lr scheduler", "seq2seq_cli.lr_schedulers", None, {
 CRITERIA = Registry("criterion", "seq2seq_cli.criteria", None, {
     "label_smoothed_cross_entropy": "seq2seq_cli.training.loss",
     "cross_entropy": "seq2seq_cli.training.loss",
+    "label_smoothed_cross_entropy_with_ctc": "seq2seq_cli.training.loss",
 }, needs_config=True)
 
 REGISTRIES: dict[str, Registry] = {

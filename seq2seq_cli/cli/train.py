@@ -92,6 +92,7 @@ def _optimization_options(f: Any) -> Any:
         _opt("--clip-norm", name="clip_norm", type=float),
         _opt("--criterion", name="criterion", metavar="NAME"),
         _opt("--label-smoothing", name="label_smoothing", type=float),
+        _opt("--ctc-weight", name="ctc_weight", type=float),
         click.option("--criterion-opt", "criterion_opts", multiple=True, metavar="KEY=VALUE",
                      help="any field of the criterion's Config"),
     ]

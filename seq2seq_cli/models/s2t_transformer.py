@@ -14,6 +14,9 @@ speech-specific path.
 The subsampler zeroes padded positions after each convolution, so an utterance encodes the same alone as in a
 padded batch (fairseq lets padding leak into the last real frames).
 
+With `ctc_head` (switched on by `--criterion label_smoothed_cross_entropy_with_ctc`) a linear layer maps the
+encoder output to the target vocabulary for an auxiliary CTC loss; generation does not use it.
+
 Known limitations: `share_all_embeddings` does not apply (there are no source embeddings); time warping is not
 part of SpecAugment here.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +57,9 @@ class S2TTransformerConfig(TransformerConfig):
     time_mask_n: int = field(default=1, metadata={"help": "SpecAugment: time masks per utterance"})
     time_mask_t: int = field(default=100, metadata={"help": "SpecAugment: widest time mask, in frames"})
     time_mask_p: float = field(default=1.0, metadata={"help": "SpecAugment: time mask at most this share of frames"})
+    ctc_head: bool = field(default=False, metadata={"help": "a linear layer from the encoder output to the target "
+                                                            "vocabulary, trained by an auxiliary CTC loss (set by "
+                                                            "--criterion label_smoothed_cross_entropy_with_ctc)"})
 
     def kernel_sizes(self) -> list[int]:
         try:
@@ -168,7 +175,28 @@ class S2TTransformerModel(TransformerModel):
         check_s2t_config(cfg, tgt_vocab_size)
         tgt_embed = _embedding(tgt_vocab_size, cfg.decoder_embed_dim, pad_id)
         decoder = TransformerDecoder(cfg, tgt_embed, cfg.share_decoder_input_output_embed)
-        return cls(cfg, S2TTransformerEncoder(cfg), decoder)
+        model = cls(cfg, S2TTransformerEncoder(cfg), decoder)
+        # Built last, so a model without the head creates (and draws random numbers for) exactly what it did before.
+        model.ctc_proj = nn.Linear(cfg.encoder_embed_dim, tgt_vocab_size) if cfg.ctc_head else None
+        return model
+
+    def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor,
+                        with_ctc: bool = False) -> Any:
+        """Teacher-forced logits at the kept target positions; with `with_ctc`, also the CTC head's output.
+
+        Shape:
+            src_tokens: (B, T, F + 1); tgt_in, keep_mask: (B, U) -> logits (N, V), N = keep_mask.sum();
+            with_ctc: (logits, lprobs (S', B, V) fp32 log-probabilities, input_lengths (B,) int64).
+        """
+        if not with_ctc:
+            return super().logits_for_loss(src_tokens, tgt_in, keep_mask)
+        if self.ctc_proj is None:
+            raise ConfigError("this s2t_transformer has no CTC head (ctc_head=false); train it with "
+                              "--criterion label_smoothed_cross_entropy")
+        enc = self.encode(src_tokens)
+        hidden = self.decoder.features(tgt_in, enc)[keep_mask]
+        lprobs = F.log_softmax(self.ctc_proj(enc.out), dim=-1, dtype=torch.float32).transpose(0, 1)
+        return self.decoder.output_projection(hidden), lprobs, (~enc.src_pad_mask).sum(dim=1)
 
 
 # Arch presets: fairseq's s2t_transformer (base), s2t_transformer_s and s2t_transformer_xs.

@@ -19,7 +19,7 @@ from seq2seq_cli.training.config import DEFAULT_ARCH, TrainConfig
 OPTIMIZER_FIELDS = ("adam_betas", "adam_eps", "weight_decay")
 SCHEDULER_FIELDS = ("warmup_updates", "warmup_init_lr", "min_lr", "lr_shrink", "end_learning_rate", "power",
                     "total_num_update", "lr_patience")
-CRITERION_FIELDS = ("label_smoothing",)
+CRITERION_FIELDS = ("label_smoothing", "ctc_weight")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,34 @@ def model_from_checkpoint(cfg: TrainConfig, state: dict[str, Any], source: str, 
             raise ConfigError(f"--{key.replace('_', '-')} {text.strip()} contradicts the checkpoint {source}, "
                               f"which has {key}={getattr(saved, key)!r}; {how}")
     return ModelSpec(name, arch, saved)
+
+
+def fit_criterion(spec: ModelSpec, cfg: TrainConfig, source: str | None) -> ModelSpec:
+    """The model spec a criterion needs: one that reads the encoder through a CTC head (`uses_ctc`) switches the
+    head on for a new model; a checkpoint's model (`source`) must already have it.
+
+    Raises:
+        ConfigError: the model has no CTC head and cannot get one here.
+    """
+    cls = CRITERIA.get(cfg.criterion, flag="--criterion")
+    if not getattr(cls, "uses_ctc", False):
+        if source is None and getattr(spec.config, "ctc_head", False):
+            raise ConfigError(f"--model-opt ctc_head=true: --criterion {cfg.criterion} would leave that head "
+                              "untrained; use --criterion label_smoothed_cross_entropy_with_ctc")
+        return spec
+    flag = f"--criterion {cfg.criterion}"
+    if "ctc_head" not in {f.name for f in dataclasses.fields(spec.config)}:
+        raise ConfigError(f"{flag} needs a model with a CTC head on its encoder (the s2t_transformer archs); "
+                          f"model {spec.name} has none")
+    if spec.config.ctc_head:
+        return spec
+    if source is not None:
+        raise ConfigError(f"{flag} needs a CTC head, and the model of {source} was trained without one; use "
+                          "--criterion label_smoothed_cross_entropy, or train a new model (a fresh --save-dir)")
+    if any(item.partition("=")[0].strip().lstrip("-").replace("-", "_") == "ctc_head"
+           for item in cfg.model_overrides):
+        raise ConfigError(f"--model-opt ctc_head=false contradicts {flag}, which trains that head")
+    return dataclasses.replace(spec, config=dataclasses.replace(spec.config, ctc_head=True))
 
 
 def component_config(registry: Registry, name: str, flag: str, explicit: dict[str, Any], opts: tuple[str, ...],

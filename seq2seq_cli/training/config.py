@@ -61,6 +61,7 @@ class TrainConfig:
     clip_norm: float = _f(0.0, "clip gradients to this global norm (0: no clipping)")
     criterion: str = _f("label_smoothed_cross_entropy", "training loss name")
     label_smoothing: float | None = _f(None, "label smoothing epsilon (label_smoothed_cross_entropy)")
+    ctc_weight: float | None = _f(None, "weight of the auxiliary CTC loss (label_smoothed_cross_entropy_with_ctc)")
     criterion_opts: tuple[str, ...] = _f((), "KEY=VALUE fields of the criterion's Config")
 
     max_epoch: int = _f(0, "stop after this epoch (0: no limit)")

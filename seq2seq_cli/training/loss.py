@@ -1,11 +1,15 @@
-"""Training criteria: label-smoothed cross-entropy (fairseq's formula) and plain cross-entropy.
+"""Training criteria: label-smoothed cross-entropy (fairseq's formula), plain cross-entropy, and label-smoothed
+cross-entropy plus an auxiliary CTC loss on the encoder (fairseq's `label_smoothed_cross_entropy_with_ctc`).
 
-Both take the logits at the non-pad target positions only, compute in fp32 whatever the logits' dtype (bf16
+All take the logits at the non-pad target positions only, compute in fp32 whatever the logits' dtype (bf16
 autocast), and return sums in nats; the trainer divides by the update's target tokens and logs base 2 as fairseq.
+`batch_loss` is the one place where a batch meets the model and the criterion (training and validation).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -93,3 +97,90 @@ class CrossEntropy:
         """
         nll, _ = _nll_and_smooth(logits, target, False, ignore_index)
         return nll, nll.detach()
+
+
+@dataclass
+class CtcInputs:
+    """What the CTC loss reads from the encoder side, for one batch.
+
+    Shape:
+        lprobs: (S', B, V) fp32 log-probabilities of the model's CTC head over the encoder's S' positions.
+        input_lengths: (B,) int64, the real (non-padding) encoder positions of each row.
+        targets: (B, T) int64, the decoder's targets (ids + eos, right-padded); eos and pad are not CTC labels.
+    """
+
+    lprobs: torch.Tensor
+    input_lengths: torch.Tensor
+    targets: torch.Tensor
+    blank: int  # the bos id: it never occurs inside a target, as fairseq's blank (index 0, its <s>)
+    pad: int
+    eos: int
+
+
+def ctc_loss_sum(ctc: CtcInputs) -> torch.Tensor:
+    """Summed CTC loss (nats) of the batch's rows against their targets without eos.
+
+    A row whose target cannot be aligned (more labels than encoder positions, counting the blank needed between
+    repeats) has an infinite loss; it counts zero, as fairseq's `zero_infinity=True`, so one such utterance does not
+    end the run. The decoder's cross-entropy still trains on it.
+    """
+    labels = (ctc.targets != ctc.pad) & (ctc.targets != ctc.eos)
+    return F.ctc_loss(ctc.lprobs, ctc.targets[labels], ctc.input_lengths, labels.sum(dim=1), blank=ctc.blank,
+                      reduction="sum", zero_infinity=True)
+
+
+@CRITERIA.register("label_smoothed_cross_entropy_with_ctc")
+class LabelSmoothedCrossEntropyWithCtc(LabelSmoothedCrossEntropy):
+    """label_smoothed_cross_entropy + ctc_weight x CTC loss of the encoder's CTC head (fairseq's formula: added,
+    not interpolated). For speech models (s2t_transformer): the CTC loss makes the encoder align audio frames with
+    target tokens early in training, which the attention decoder alone learns slowly. The head (a linear layer from
+    the encoder output to the target vocabulary, model field `ctc_head`) is switched on for a new model by this
+    criterion; decoding does not use it.
+    """
+
+    uses_ctc = True  # training asks the model for CtcInputs (batch_loss)
+
+    @dataclass(frozen=True)
+    class Config:
+        """Settings of label_smoothed_cross_entropy_with_ctc."""
+
+        label_smoothing: float = field(default=0.0, metadata={"help": "epsilon for label smoothing (0: none)"})
+        ctc_weight: float = field(default=1.0, metadata={"help": "weight of the CTC loss added to the "
+                                                                 "cross-entropy (fairseq's default 1.0)"})
+
+    def __init__(self, cfg: "LabelSmoothedCrossEntropyWithCtc.Config") -> None:
+        super().__init__(cfg)
+        if cfg.ctc_weight < 0.0:
+            raise ConfigError(f"--criterion-opt ctc_weight={cfg.ctc_weight}: must be 0 or more")
+        self.ctc_weight = cfg.ctc_weight
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor, *, ignore_index: int | None = None,
+                 ctc: CtcInputs | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss_sum, nll_loss_sum) in nats: the cross-entropy's, plus ctc_weight x the CTC sum in the loss.
+
+        Shape:
+            logits: (N, V); target: (N,); ctc: see CtcInputs.
+        """
+        if ctc is None:
+            raise ValueError("label_smoothed_cross_entropy_with_ctc needs the CTC inputs (see batch_loss)")
+        loss, nll = super().__call__(logits, target, ignore_index=ignore_index)
+        return loss + self.ctc_weight * ctc_loss_sum(ctc), nll
+
+
+def batch_loss(forward: Callable[..., Any], criterion: Any, batch: Any, bos: int, pad: int, eos: int,
+               precision: Callable[[], contextlib.AbstractContextManager]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss_sum, nll_sum) of `batch`: `forward` is the model's `logits_for_loss` (or a module wrapping it, for DDP),
+    run under `precision()` (autocast); the criterion runs outside it, in fp32.
+
+    A criterion with `uses_ctc` also gets the CTC head's log-probabilities, computed in the same forward call so
+    that DDP sees every parameter used.
+    """
+    keep = batch.tgt_out.ne(pad)
+    if not getattr(criterion, "uses_ctc", False):
+        with precision():
+            logits = forward(batch.src_tokens, batch.tgt_in, keep)
+        return criterion(logits, batch.tgt_out[keep])
+    with precision():
+        logits, lprobs, input_lengths = forward(batch.src_tokens, batch.tgt_in, keep, with_ctc=True)
+    ctc = CtcInputs(lprobs, input_lengths, batch.tgt_out, bos, pad, eos)
+    return criterion(logits, batch.tgt_out[keep], ctc=ctc)

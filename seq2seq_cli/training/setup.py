@@ -167,10 +167,14 @@ def build_parts(cfg: TrainConfig) -> RunParts:
                             "every machine must see the same --save-dir (put it on shared storage)")
     check_compatible(start, data, cfg)
     check_world_size(start, where.world_size, cfg.reset_dataloader)
-    spec = model_spec(cfg, start)
+    spec = components.fit_criterion(model_spec(cfg, start), cfg, None if start.state is None else str(start.path))
     check_data_fits(data, spec.name, spec.config)
     model = build_train_model(cfg, spec, data, start, device)
     criterion = components.build_criterion(cfg)
+    if getattr(model, "ctc_proj", None) is not None and not getattr(criterion, "uses_ctc", False):
+        # A CTC head that this criterion does not train (fine-tuning with plain cross-entropy) stays as it is:
+        # frozen, so that DDP does not wait for gradients it never gets.
+        model.ctc_proj.requires_grad_(False)
     max_positions = model.max_positions()
     train = load_split(data, cfg.train_subset, cfg, max_positions)
     valid = [load_split(data, name, cfg, max_positions) for name in cfg.valid_subsets]

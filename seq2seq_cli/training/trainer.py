@@ -39,6 +39,7 @@ from seq2seq_cli.training.datasets import epoch_iterator
 from seq2seq_cli.training.faults import NON_FINITE, OOM, SkipCounter
 from seq2seq_cli.training.interrupts import INTERRUPTED, InterruptFlag, interrupt_flag
 from seq2seq_cli.training.lock import save_dir_lock
+from seq2seq_cli.training.loss import batch_loss
 from seq2seq_cli.training.meters import Clock, StatsWindow, format_stats
 from seq2seq_cli.training.runlog import emit_stats, run_logging
 from seq2seq_cli.training.setup import RunParts, build_parts
@@ -65,8 +66,12 @@ class LossForward(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor) -> torch.Tensor:
-        """Shape: (B, S), (B, T), (B, T) bool -> (N, V) logits at the N kept positions."""
+    def forward(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor,
+                with_ctc: bool = False) -> Any:
+        """Shape: (B, S), (B, T), (B, T) bool -> (N, V) logits at the N kept positions (with_ctc: see
+        S2TTransformerModel.logits_for_loss)."""
+        if with_ctc:
+            return self.model.logits_for_loss(src_tokens, tgt_in, keep_mask, with_ctc=True)
         return self.model.logits_for_loss(src_tokens, tgt_in, keep_mask)
 
 
@@ -89,7 +94,8 @@ class Trainer:
         self.parts, self.cfg, self.device = parts, parts.cfg, parts.device
         self.model, self.criterion = parts.model, parts.criterion
         self.rank, self.world_size = parts.rank, parts.world_size
-        self.pad = parts.data.tgt_tokenizer.pad_id
+        tok = parts.data.tgt_tokenizer
+        self.bos, self.pad, self.eos = tok.bos_id, tok.pad_id, tok.eos_id
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = components.build_optimizer(self.cfg, self.params)
         self.scheduler = components.build_lr_scheduler(self.cfg, self.optimizer)
@@ -233,10 +239,8 @@ class Trainer:
         return loss_sum, nll_sum
 
     def _forward(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        keep = batch.tgt_out.ne(self.pad)
-        with autocast(self.cfg.precision, self.device):
-            logits = self.forward_module(batch.src_tokens, batch.tgt_in, keep)
-        return self.criterion(logits, batch.tgt_out[keep])
+        return batch_loss(self.forward_module, self.criterion, batch, self.bos, self.pad, self.eos,
+                          lambda: autocast(self.cfg.precision, self.device))
 
     def _backward(self, loss: torch.Tensor) -> None:
         if self.scaler is not None:

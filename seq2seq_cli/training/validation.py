@@ -16,6 +16,7 @@ from torch import nn
 from seq2seq_cli.device import autocast
 from seq2seq_cli.errors import ConfigError, Seq2SeqError
 from seq2seq_cli.training.datasets import Split, epoch_iterator
+from seq2seq_cli.training.loss import batch_loss
 from seq2seq_cli.training.meters import LN2
 
 _TRANSLATE_OPTIONS = ("batch_size", "max_tokens", "seed", "precision")  # translate_ids' own, not the strategy's
@@ -44,7 +45,7 @@ class Validator:
         self.splits: list[Split] = parts.valid
         self.rank, self.world_size = parts.rank, parts.world_size
         self.tgt_tokenizer = parts.data.tgt_tokenizer
-        self.pad = self.tgt_tokenizer.pad_id
+        self.bos, self.pad, self.eos = self.tgt_tokenizer.bos_id, self.tgt_tokenizer.pad_id, self.tgt_tokenizer.eos_id
 
     @torch.no_grad()
     def run(self, split: Split, model: nn.Module) -> dict[str, Any]:
@@ -66,10 +67,8 @@ class Validator:
         batches = 0
         for batch in itr.next_epoch_itr():
             batch = batch.to(self.device)
-            keep = batch.tgt_out.ne(self.pad)
-            with autocast(self.cfg.precision, self.device):
-                logits = model.logits_for_loss(batch.src_tokens, batch.tgt_in, keep)
-            loss, nll = self.criterion(logits, batch.tgt_out[keep])
+            loss, nll = batch_loss(model.logits_for_loss, self.criterion, batch, self.bos, self.pad, self.eos,
+                                   lambda: autocast(self.cfg.precision, self.device))
             sums += torch.stack([loss.double(), nll.double(), sums.new_tensor(batch.ntokens),
                                  sums.new_tensor(batch.nsentences)])
             batches += 1

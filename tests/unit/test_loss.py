@@ -97,3 +97,65 @@ def test_cross_entropy_criterion(data):
 def test_label_smoothing_out_of_range(eps):
     with pytest.raises(ConfigError, match=rf"--label-smoothing {eps}: must be in \[0, 1\)"):
         make("label_smoothed_cross_entropy", label_smoothing=eps)
+
+
+# ------------------------------------------------------------------------------------- label_smoothed_cross_entropy_with_ctc
+
+BOS, PAD, EOS = 0, 1, 2
+
+
+def ctc_inputs(lengths=(9, 6, 4), targets=((5, 6, 6, 7, EOS), (8, 3, EOS, PAD, PAD), (4, EOS, PAD, PAD, PAD)), vocab=11):
+    from seq2seq_cli.training.loss import CtcInputs
+
+    gen = torch.Generator().manual_seed(1)
+    lprobs = torch.randn(max(lengths), len(lengths), vocab, generator=gen).log_softmax(-1)
+    return CtcInputs(lprobs, torch.tensor(lengths), torch.tensor(targets), BOS, PAD, EOS)
+
+
+def test_ctc_criterion_adds_weighted_ctc_of_targets_without_eos_or_pad(data):
+    logits, target = data
+    ctc = ctc_inputs()
+    loss, nll = make("label_smoothed_cross_entropy_with_ctc", label_smoothing=0.1, ctc_weight=0.4)(
+        logits, target, ctc=ctc)
+    ls_loss, ls_nll = make("label_smoothed_cross_entropy", label_smoothing=0.1)(logits, target)
+    # one row at a time, with its labels written out by hand: (5, 6, 6, 7), (8, 3), (4)
+    by_row = sum(F.ctc_loss(ctc.lprobs[:n, i:i + 1], torch.tensor([labels]), torch.tensor([n]),
+                            torch.tensor([len(labels)]), blank=BOS, reduction="sum")
+                 for i, (n, labels) in enumerate(zip((9, 6, 4), ([5, 6, 6, 7], [8, 3], [4]))))
+    torch.testing.assert_close(loss, ls_loss + 0.4 * by_row)
+    torch.testing.assert_close(nll, ls_nll)  # nll_loss stays the decoder's, as fairseq logs it
+
+
+def test_ctc_weight_zero_is_label_smoothed_cross_entropy(data):
+    logits, target = data
+    loss, _ = make("label_smoothed_cross_entropy_with_ctc", label_smoothing=0.1, ctc_weight=0.0)(
+        logits, target, ctc=ctc_inputs())
+    torch.testing.assert_close(loss, make("label_smoothed_cross_entropy", label_smoothing=0.1)(logits, target)[0])
+
+
+def test_an_unalignable_row_counts_zero_not_infinity(data):
+    logits, target = data
+    # row 2 has 2 encoder positions for the 3 labels (4, 4, 4), which need 5 (blanks between repeats)
+    ctc = ctc_inputs(lengths=(9, 6, 2), targets=((5, 6, 6, 7, EOS), (8, 3, EOS, PAD, PAD), (4, 4, 4, EOS, PAD)))
+    crit = make("label_smoothed_cross_entropy_with_ctc", ctc_weight=1.0)
+    loss, _ = crit(logits, target, ctc=ctc)
+    assert torch.isfinite(loss)
+    two_rows = ctc_inputs(lengths=(9, 6), targets=((5, 6, 6, 7, EOS), (8, 3, EOS, PAD, PAD)))
+    two_rows.lprobs = ctc.lprobs[:, :2]
+    torch.testing.assert_close(loss, crit(logits, target, ctc=two_rows)[0])
+
+
+def test_ctc_gradient_reaches_the_log_probs(data):
+    logits, target = data
+    ctc = ctc_inputs()
+    ctc.lprobs.requires_grad_(True)
+    loss, _ = make("label_smoothed_cross_entropy_with_ctc")(logits, target, ctc=ctc)
+    loss.backward()
+    assert ctc.lprobs.grad is not None and ctc.lprobs.grad.abs().sum() > 0
+
+
+def test_ctc_criterion_errors(data):
+    with pytest.raises(ConfigError, match=r"^--criterion-opt ctc_weight=-0.5: must be 0 or more$"):
+        make("label_smoothed_cross_entropy_with_ctc", ctc_weight=-0.5)
+    with pytest.raises(ValueError, match="needs the CTC inputs"):
+        make("label_smoothed_cross_entropy_with_ctc")(*data)
