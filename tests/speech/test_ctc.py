@@ -151,3 +151,24 @@ def test_ctc_weight_without_the_ctc_criterion_is_refused():
         components.check_components(cfg)
     ctc_cfg = dataclasses.replace(cfg, criterion="label_smoothed_cross_entropy_with_ctc")
     assert components.build_criterion(ctc_cfg).ctc_weight == 0.3
+
+
+@pytest.mark.slow  # a 2-process job
+def test_two_processes_with_ctc_match_one_process_with_update_freq_2(runner, audio_data, tmp_path):  # noqa: F811
+    from tests.distributed.conftest import run
+    from tests.train_fixtures import losses_by_update, read_log
+
+    # dropout and SpecAugment off: each rank would draw its own masks, which one process cannot repeat
+    flags = [*TINY_S2T, *FAST, *CTC, "--dropout", "0", "--model-opt", "freq_mask_n=0", "--model-opt",
+             "time_mask_n=0", "--max-update", "4", "--log-interval", "1", "--threads", "1", "--no-epoch-checkpoints",
+             "--log-format", "json"]
+    ddp, one = tmp_path / "ddp", tmp_path / "one"
+    done = run(["-m", "seq2seq_cli", "train", str(audio_data), "--save-dir", str(ddp), *map(str, flags),
+                "--distributed-world-size", "2"])
+    assert done.returncode == 0, done.stderr
+    ok(invoke(runner, ["train", audio_data, "--save-dir", one, *flags, "--update-freq", "2"]))
+    ddp_losses, one_losses = losses_by_update(read_log(ddp)), losses_by_update(read_log(one))
+    assert len(ddp_losses) == 4
+    assert ddp_losses == pytest.approx(one_losses, abs=1e-5)
+    heads = [load_checkpoint(d / "checkpoint_last.pt")["model"]["state_dict"]["ctc_proj.weight"] for d in (ddp, one)]
+    torch.testing.assert_close(heads[0], heads[1], atol=1e-5, rtol=0)
