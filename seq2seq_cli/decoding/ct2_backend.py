@@ -20,7 +20,9 @@ masking (see `CT2Engine.translate`). At the length limit CTranslate2 ends a hypo
 ours forces EOS: that token is cut and EOS scored instead, which makes greedy exact and beam search close (its last
 step may keep other prefixes than ours). Remaining differences (docs/export.md): --temperature only reshapes sampling
 (refused for greedy/beam) and sampled scores are under the untempered model; --unkpen only as 0 or inf; no
---prefix-size; with lenpen 0 CTranslate2 stops when the best beam ends.
+--prefix-size; with lenpen 0 CTranslate2 stops when the best beam ends. The one rule no option changes, the
+log-softmax taken after masking, changes which beams CTranslate2 keeps where candidates nearly tie; `CT2RuleEnsemble`
+replays it with our weights and search, which the parity check uses to tell such lines from conversion errors.
 """
 from __future__ import annotations
 
@@ -104,8 +106,7 @@ class CT2Engine:
         if cfg.temperature != 1.0 and name != "sampling":
             raise ConfigError(f"--temperature {cfg.temperature}: with an exported CTranslate2 model the "
                               "temperature applies to sampling only")
-        sp = self.specials
-        suppress = [[self.tgt_vocab[sp.pad]]] + ([[self.tgt_vocab[sp.bos]]] if sp.bos != sp.eos else [])
+        suppress = [[self.tgt_vocab[i]] for i in never_generated(self.specials)]
         opts: dict[str, Any] = dict(
             length_penalty=cfg.lenpen, patience=1.0, min_decoding_length=cfg.min_len, return_end_token=True,
             return_scores=True, no_repeat_ngram_size=cfg.no_repeat_ngram_size, disable_unk=cfg.unkpen == math.inf,
@@ -168,6 +169,44 @@ class CT2Engine:
         target = [[self.tgt_vocab[i] for i in ids] for ids in tgt_ids]
         results = self.translator.score_batch(self._src_tokens(src_ids), target, max_input_length=0)
         return [list(r.log_probs) for r in results]
+
+
+def never_generated(specials: Specials) -> list[int]:
+    """Target ids both engines never generate: <pad>, and <s> unless it is also the EOS (`search._constrain`)."""
+    return [specials.pad] + ([specials.bos] if specials.bos != specials.eos else [])
+
+
+class CT2RuleEnsemble:
+    """Our ensemble under CTranslate2's rule for masked tokens: log-softmax *after* masking (ours: before).
+
+    CTranslate2 masks <pad> and <s> (`suppress_sequences`), <unk> with --unkpen inf (`disable_unk`) and EOS before
+    --min-len (`min_decoding_length`) in the logits, then takes the log-softmax, so the other tokens of a row gain
+    -log(1 - masked mass); we (and fairseq) mask the log-probabilities. The gain differs from row to row, so where two
+    candidates' scores are closer than that, the engines keep different beams. Decoding with this ensemble through
+    our own search (`search.search`, the same pruning, stopping and length-penalty rules) ranks beams as CTranslate2
+    does, with our weights: the parity check re-decodes the lines whose outputs differ with it, to tell such a
+    difference from a conversion error. Normal decoding never uses it.
+
+    The masks are those of the search options the check runs (`SearchConfig` defaults; --no-repeat-ngram-size,
+    which CTranslate2 also applies before its softmax, is not replayed).
+    """
+
+    def __init__(self, ensemble: Any, specials: Specials, cfg: SearchConfig) -> None:
+        self.inner = ensemble
+        self.masked = never_generated(specials) + ([specials.unk] if cfg.unkpen == math.inf else [])
+        self.eos, self.min_len = specials.eos, cfg.min_len
+
+    def __getattr__(self, name: str) -> Any:  # models, encode, reorder, ...: the inner ensemble's
+        return getattr(self.inner, name)
+
+    def next_lprobs(self, tgt_in: torch.Tensor, encs: list[Any], states: list[dict] | None,
+                    temperature: float = 1.0) -> torch.Tensor:
+        """As `Ensemble.next_lprobs`, renormalized after masking. Shape: tgt_in (N, T) -> (N, V)."""
+        lprobs = self.inner.next_lprobs(tgt_in, encs, states, temperature)
+        lprobs[:, self.masked] = -math.inf
+        if tgt_in.size(1) - 1 < self.min_len:  # the token chosen now is number T - 1 (0-based), as `step`
+            lprobs[:, self.eos] = -math.inf
+        return torch.log_softmax(lprobs, dim=-1)
 
 
 def _fill(hyps: list[Hypothesis], nbest: int) -> list[Hypothesis]:

@@ -77,7 +77,7 @@ def max_lengths(src_lengths: torch.Tensor, cfg: SearchConfig, max_target_positio
 @torch.inference_mode()
 def search(ensemble: Ensemble, src_tokens: torch.Tensor, src_lengths: torch.Tensor, strategy: DecodingStrategy,
            cfg: SearchConfig, specials: Specials, prefix_tokens: torch.Tensor | None = None,
-           incremental: bool = True) -> list[list[Hypothesis]]:
+           incremental: bool = True, finish_all: bool = False) -> list[list[Hypothesis]]:
     """Decode a batch; return cfg.nbest hypotheses per sentence, best first, in batch order.
 
     Args:
@@ -89,6 +89,8 @@ def search(ensemble: Ensemble, src_tokens: torch.Tensor, src_lengths: torch.Tens
         specials: target special ids.
         prefix_tokens: tokens every hypothesis must start with, right-padded with `specials.pad`.
         incremental: False recomputes the whole prefix each step (no cache): slow, for tests of the cache.
+        finish_all: finish every EOS candidate among the first K, also beyond K in all, before taking the best
+            nbest (CTranslate2's rule; only the parity check's replay of CTranslate2 uses it, see export/parity.py).
 
     Shape:
         src_tokens: (B, S); src_lengths: (B,); prefix_tokens: (B, P)
@@ -105,7 +107,7 @@ def search(ensemble: Ensemble, src_tokens: torch.Tensor, src_lengths: torch.Tens
         b = live.sent_ids.numel()
         cand = _pad_candidates(strategy.step(step, lprobs.view(b, beam, -1), live.scores.view(b, beam)), beam,
                                specials)
-        eos_mask = _finalize(step, live, cand, lprobs, beam, cfg, specials, finalized)
+        eos_mask = _finalize(step, live, cand, lprobs, beam, cfg, specials, finalized, finish_all)
         done = (live.n_final >= beam) | (live.max_lens <= step)
         n_done = int(done.sum())  # one host sync a step for both questions: all done? any done?
         if n_done == b:
@@ -220,15 +222,17 @@ def _pad_candidates(cand: tuple[torch.Tensor, torch.Tensor, torch.Tensor], beam:
 
 
 def _finalize(step: int, live: _Live, cand: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lprobs: torch.Tensor,
-              beam: int, cfg: SearchConfig, specials: Specials, finalized: list[list[Hypothesis]]) -> torch.Tensor:
+              beam: int, cfg: SearchConfig, specials: Specials, finalized: list[list[Hypothesis]],
+              finish_all: bool = False) -> torch.Tensor:
     """Turn EOS candidates among the first K of each sentence into Hypotheses; return the EOS mask (b, C).
 
-    A sentence takes at most K finished hypotheses in all (the best-ranked first).
+    A sentence takes at most K finished hypotheses in all (the best-ranked first), unless `finish_all`.
     """
     cand_scores, cand_tokens, cand_beams = cand
     eos_mask = cand_tokens.eq(specials.eos) & cand_scores.ne(NEG_INF)
     first = eos_mask[:, :beam]
-    first = first & (first.long().cumsum(1) <= (beam - live.n_final).unsqueeze(1))
+    if not finish_all:
+        first = first & (first.long().cumsum(1) <= (beam - live.n_final).unsqueeze(1))
     if not bool(first.any()):
         return eos_mask
     live.n_final += first.sum(1)

@@ -48,8 +48,8 @@ class ExportConfig:
         if self.check_lines < 1:
             raise ConfigError(f"--check-lines {self.check_lines}: must be at least 1")
         if self.check and self.check_file is None:
-            # Real sentences: on random token soup a model is unsure everywhere, and there the engines' one rule
-            # difference (CTranslate2 renormalizes after masking <pad>/<s>) changes beams (docs/export.md).
+            # Real sentences: the check should measure real use; on random token soup a model is unsure everywhere
+            # and its outputs run to the length limit, where the engines' rules differ (docs/export.md).
             raise ConfigError("give --check-file FILE (source sentences, e.g. the test set) for the parity check, "
                               "or --no-check to export without it")
         if self.check_ref is not None and self.check_file is None:
