@@ -40,7 +40,8 @@ def export(format_: str, path: Path, out: Path, quantization: str | None, check_
     """Export a checkpoint for CTranslate2 (fast CPU/GPU inference); `generate --path OUT` then decodes with it.
 
     By default greedy and beam-5 outputs of the exported float32 model must equal ours on the check sentences
-    (near-ties aside); otherwise nothing is written.
+    (near-ties and differences CTranslate2's documented rules explain aside, see docs/export.md); otherwise
+    nothing is written.
     """
     import logging
 

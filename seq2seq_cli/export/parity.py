@@ -47,7 +47,8 @@ CHECK_BATCH_SIZE = 64
 
 @dataclass
 class StrategyParity:
-    """Agreement of one strategy on the sample: every line is identical, a near-tie, or length-limited."""
+    """Agreement of one strategy on the sample: every line is identical, a near-tie, explained by CTranslate2's
+    renormalization, or length-limited (see the module docstring)."""
 
     strategy: str
     lines: int
