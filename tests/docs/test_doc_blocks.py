@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,22 @@ def new_session(tmp: Path) -> tuple[Path, dict[str, str]]:
     return work, env
 
 
-def run_block(block: Block, work: Path, env: dict[str, str], artifacts: Artifacts) -> None:
+@dataclass
+class BlockRun:
+    """What running one block gave: its exit code (0 for a `file` block, which is only written) and its output."""
+
+    block: Block
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    def report(self) -> str:
+        return (f"{self.block.where}: the block exited with {self.returncode}\n--- block:\n{self.block.text}"
+                f"--- stdout (end):\n{self.stdout[-3000:]}\n--- stderr (end):\n{self.stderr[-3000:]}")
+
+
+def run_block(block: Block, work: Path, env: dict[str, str], artifacts: Artifacts) -> BlockRun:
+    """Run (or, for a `file` block, write) `block` in the session `work`; fails the test on a hang."""
     for name in block.marker.needs:
         if not (work / name).exists():
             shutil.copytree(artifacts.get(name), work / name)
@@ -112,7 +128,7 @@ def run_block(block: Block, work: Path, env: dict[str, str], artifacts: Artifact
         target = work / block.marker.file
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(block.text, encoding="utf-8")
-        return
+        return BlockRun(block, 0)
     argv = ["bash", "-euo", "pipefail", "-c", block.text] if block.is_shell else [sys.executable, "-"]
     # A session of its own, so a timeout stops the block's every process (torchrun's workers included).
     proc = subprocess.Popen(argv, cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -127,8 +143,7 @@ def run_block(block: Block, work: Path, env: dict[str, str], artifacts: Artifact
             raise
         pytest.fail(f"{block.where}: still running after {BLOCK_TIMEOUT} s (mark it `cap` or `skip long`)\n"
                     f"--- stderr (end):\n{stderr[-3000:]}")
-    assert proc.returncode == 0, (f"{block.where}: the block exited with {proc.returncode}\n--- block:\n{block.text}"
-                                  f"--- stdout (end):\n{stdout[-3000:]}\n--- stderr (end):\n{stderr[-3000:]}")
+    return BlockRun(block, proc.returncode, stdout, stderr)
 
 
 # --- the docs ------------------------------------------------------------------------------------------------
@@ -163,18 +178,30 @@ def test_long_trainings_are_capped(doc: Path) -> None:
 @pytest.mark.parametrize("doc", RUN_DOCS, ids=[str(d.relative_to(REPO)) for d in RUN_DOCS])
 def test_the_blocks_run_in_order(doc: Path, tmp_path: Path, artifacts: Artifacts) -> None:
     blocks = [b for b in read_blocks(doc) if b.runs or b.marker.file]
+    assert blocks, f"{doc}: no block to run (RUN_DOCS holds only docs that have some)"
     work, env = new_session(tmp_path)
-    for block in blocks:
-        run_block(block, work, env, artifacts)
+    for block in blocks:  # in order, in one session: a block may use what the blocks before it made
+        ran = run_block(block, work, env, artifacts)
+        assert ran.returncode == 0, ran.report()
 
 
 @pytest.mark.parametrize("lang, text", [("bash", "echo partial\nexit 3\n"), ("python", "raise SystemExit(3)\n")])
 def test_a_failing_block_fails_its_session(tmp_path: Path, artifacts: Artifacts, lang: str, text: str) -> None:
-    # what test_the_blocks_run_in_order rests on: a block that exits non-zero fails the test, naming its place
+    # what test_the_blocks_run_in_order rests on: a block that exits non-zero is seen, its report naming its place
     work, env = new_session(tmp_path)
     block = Block(REPO / "docs" / "getting-started.md", 7, lang, text, Marker())
-    with pytest.raises(AssertionError, match=r"docs/getting-started.md:7: the block exited with 3"):
-        run_block(block, work, env, artifacts)
+    ran = run_block(block, work, env, artifacts)
+    assert ran.returncode == 3
+    assert ran.report().startswith("docs/getting-started.md:7: the block exited with 3\n--- block:\n")
+    assert ("partial" in ran.stdout) == (lang == "bash")
+
+
+def test_a_file_block_is_written_not_run(tmp_path: Path, artifacts: Artifacts) -> None:
+    work, env = new_session(tmp_path)
+    block = Block(REPO / "docs" / "getting-started.md", 9, "python", "raise SystemExit(3)\n",
+                  Marker(file="pkg/mod.py"))
+    assert run_block(block, work, env, artifacts).returncode == 0
+    assert (work / "pkg" / "mod.py").read_text(encoding="utf-8") == "raise SystemExit(3)\n"
 
 
 def test_the_readme_test_command_is_what_ci_runs() -> None:
