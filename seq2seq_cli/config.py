@@ -165,6 +165,11 @@ def coerce(tp: Any, text: str, name: str) -> Any:
     return text
 
 
+def override_key(item: str) -> str:
+    """The field name of a `key=value` override: dashes or underscores, leading dashes dropped."""
+    return item.partition("=")[0].strip().lstrip("-").replace("-", "_")
+
+
 def apply_overrides(cfg: T, overrides: Iterable[str], flag: str = "--model-opt") -> T:
     """Return a copy of `cfg` with `key=value` overrides applied; keys may use dashes or underscores."""
     types_ = field_types(type(cfg))
@@ -172,8 +177,7 @@ def apply_overrides(cfg: T, overrides: Iterable[str], flag: str = "--model-opt")
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        key = key.strip().lstrip("-").replace("-", "_")
+        key, value = override_key(item), item.split("=", 1)[1]
         if key not in types_:
             raise ConfigError(
                 f"{flag} {item!r}: {type(cfg).__name__} has no field {key!r}; valid fields: {', '.join(types_)}"

@@ -36,6 +36,11 @@ class Hypothesis:
     positional_scores: list[float] = field(default_factory=list)
 
 
+def normalized_score(positional_scores: list[float], lenpen: float) -> float:
+    """A hypothesis' score from its positional scores (EOS included): sum / len ** lenpen, as the search's."""
+    return sum(positional_scores) / len(positional_scores) ** lenpen
+
+
 class DecodingStrategy:
     """Base class of registered decoding strategies.
 

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import torch
 
-from seq2seq_cli.decoding.base import DecodingStrategy, Hypothesis
+from seq2seq_cli.decoding.base import DecodingStrategy, Hypothesis, normalized_score
 from seq2seq_cli.decoding.config import SearchConfig, check_nbest
 from seq2seq_cli.decoding.search import Specials, max_lengths, strategy_name
 from seq2seq_cli.decoding.translator import Translator, _progress, plan_batches
@@ -160,7 +160,7 @@ class CT2Engine:
         lprobs = self.score([src_ids[i] for i, _ in pairs], [h.tokens for _, h in pairs])
         for (_, hyp), positional in zip(pairs, lprobs):
             hyp.positional_scores = positional
-            hyp.score = sum(positional) / len(positional) ** lenpen
+            hyp.score = normalized_score(positional, lenpen)
 
     def score(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]]) -> list[list[float]]:
         """Teacher-forced log-probabilities of each target token and of the final EOS (len + 1 values)."""

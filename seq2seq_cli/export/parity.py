@@ -31,7 +31,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from seq2seq_cli.decoding.base import Hypothesis
+from seq2seq_cli.decoding.base import Hypothesis, normalized_score
 from seq2seq_cli.decoding.config import SearchConfig, build_strategy
 from seq2seq_cli.decoding.search import max_lengths
 from seq2seq_cli.errors import ExportError
@@ -149,7 +149,7 @@ def replay_ct2_rule(ours: Any, src_ids: list[list[int]], indices: Sequence[int],
         finished = search(ensemble, torch.tensor([src_ids[i]]), _lengths([src_ids[i]]), strat,
                           dataclasses.replace(cfg, nbest=strat.beam_size), ours.specials, finish_all=True)[0]
         rescored = ours.score_ids([src_ids[i]] * len(finished), [h.tokens for h in finished])
-        scores = [sum(h.positional_scores) / len(h.positional_scores) ** cfg.lenpen for h in rescored]
+        scores = [normalized_score(h.positional_scores, cfg.lenpen) for h in rescored]
         best[i] = rescored[scores.index(max(scores))].tokens
     return best
 

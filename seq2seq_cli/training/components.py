@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from seq2seq_cli.config import apply_overrides, coerce, field_types, from_dict
+from seq2seq_cli.config import apply_overrides, coerce, field_types, from_dict, override_key
 from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.registry import ARCHS, CRITERIA, LR_SCHEDULERS, MODELS, OPTIMIZERS, Registry
 from seq2seq_cli.training.config import DEFAULT_ARCH, TrainConfig
@@ -60,8 +60,7 @@ def model_from_checkpoint(cfg: TrainConfig, state: dict[str, Any], source: str, 
         return ModelSpec(name, arch, apply_overrides(saved, cfg.model_overrides, "--model-opt"))
     types = field_types(cls.Config)
     for item in cfg.model_overrides:
-        key, _, text = item.partition("=")
-        key = key.strip().lstrip("-").replace("-", "_")
+        key, text = override_key(item), item.partition("=")[2]
         if key not in types:
             apply_overrides(saved, [item], "--model-opt")  # raises the unknown-field error
         value = coerce(types[key], text.strip(), f"--model-opt {key}")
@@ -93,8 +92,7 @@ def fit_criterion(spec: ModelSpec, cfg: TrainConfig, source: str | None) -> Mode
     if source is not None:
         raise ConfigError(f"{flag} needs a CTC head, and the model of {source} was trained without one; use "
                           "--criterion label_smoothed_cross_entropy, or train a new model (a fresh --save-dir)")
-    if any(item.partition("=")[0].strip().lstrip("-").replace("-", "_") == "ctc_head"
-           for item in cfg.model_overrides):
+    if any(override_key(item) == "ctc_head" for item in cfg.model_overrides):
         raise ConfigError(f"--model-opt ctc_head=false contradicts {flag}, which trains that head")
     return dataclasses.replace(spec, config=dataclasses.replace(spec.config, ctc_head=True))
 

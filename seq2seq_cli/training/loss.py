@@ -176,11 +176,11 @@ def batch_loss(forward: Callable[..., Any], criterion: Any, batch: Any, bos: int
     that DDP sees every parameter used.
     """
     keep = batch.tgt_out.ne(pad)
-    if not getattr(criterion, "uses_ctc", False):
-        with precision():
-            logits = forward(batch.src_tokens, batch.tgt_in, keep)
-        return criterion(logits, batch.tgt_out[keep])
+    uses_ctc = getattr(criterion, "uses_ctc", False)
     with precision():
-        logits, lprobs, input_lengths = forward(batch.src_tokens, batch.tgt_in, keep, with_ctc=True)
-    ctc = CtcInputs(lprobs, input_lengths, batch.tgt_out, bos, pad, eos)
-    return criterion(logits, batch.tgt_out[keep], ctc=ctc)
+        out = forward(batch.src_tokens, batch.tgt_in, keep, with_ctc=True) if uses_ctc else \
+            forward(batch.src_tokens, batch.tgt_in, keep)
+    if not uses_ctc:
+        return criterion(out, batch.tgt_out[keep])
+    logits, lprobs, input_lengths = out
+    return criterion(logits, batch.tgt_out[keep], ctc=CtcInputs(lprobs, input_lengths, batch.tgt_out, bos, pad, eos))
