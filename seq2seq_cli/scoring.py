@@ -37,6 +37,8 @@ class ScoreConfig:
     metrics: tuple[str, ...] = field(default=("bleu",), metadata={"help": "Any of bleu, chrf, chrf++, ter, wer."})
     tokenize: str | None = field(default=None, metadata={"help": "BLEU tokenizer; None = sacreBLEU's default (13a)."})
     lowercase: bool = field(default=False, metadata={"help": "Lowercase before BLEU, chrF and WER (TER is always)."})
+    wer_remove_punct: bool = field(default=False, metadata={
+        "help": "WER: remove punctuation before counting words (fairseq's --wer-remove-punct)."})
     sentence_level: bool = field(default=False, metadata={"help": "One score per segment instead of per corpus."})
     json: bool = field(default=False, metadata={"help": "One JSON object per line instead of text."})
     paired_bs_n: int = field(default=1000, metadata={"help": "Bootstrap resamples of the paired test."})
@@ -96,6 +98,8 @@ def score_files(cfg: ScoreConfig) -> list[MetricResult]:
     """
     metrics = parse_metrics(cfg.metrics)
     check_config(cfg)
+    if cfg.wer_remove_punct and "wer" not in metrics:
+        raise ConfigError("--wer-remove-punct applies to WER only; add wer to --metrics or drop the flag")
     _check_inputs(cfg)
     refs = [read_lines(path, "--ref") for path in cfg.refs]
     systems = {display_name(path): read_lines(path, "--sys") for path in cfg.sys}
@@ -214,7 +218,7 @@ def build_metric(name: str, cfg: ScoreConfig, refs: list[list[str]] | None = Non
     if name == "wer":
         from seq2seq_cli.speech.wer import WER
 
-        return WER(lowercase=cfg.lowercase, references=refs)
+        return WER(lowercase=cfg.lowercase, remove_punct=cfg.wer_remove_punct, references=refs)
     try:
         if name == "bleu":
             # sacreBLEU turns on effective order for sentence-level BLEU (its own CLI does the same)

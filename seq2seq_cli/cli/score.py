@@ -28,6 +28,9 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(ScoreConfig)}
               help=f"sacreBLEU's tokenizer for BLEU  [default: {BLEU.TOKENIZER_DEFAULT}].")
 @click.option("-lc", "--lowercase", is_flag=True, default=None,
               help="Case-insensitive BLEU, chrF and WER (TER is case-insensitive anyway, as in sacreBLEU).")
+@click.option("--wer-remove-punct", is_flag=True, default=None,
+              help="WER: remove punctuation from hypotheses and references before counting words (fairseq's "
+                   "flag; the signature says punct:removed).")
 @click.option("--sentence-level", is_flag=True, default=None,
               help="One score per segment (one line each) instead of one per corpus.")
 @click.option("--json", "as_json", is_flag=True, default=None, help="One JSON object per line instead of text.")
@@ -37,7 +40,7 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(ScoreConfig)}
               help=f"Seed of the paired bootstrap test  [default: {DEFAULTS['seed']}].")
 @user_dir_option
 def score(sys_paths: tuple[str, ...], refs: tuple[str, ...], metrics: tuple[str, ...], tokenize: str | None,
-          lowercase: bool | None, sentence_level: bool | None, as_json: bool | None, paired_bs_n: int | None,
+          lowercase: bool | None, wer_remove_punct: bool | None, sentence_level: bool | None, as_json: bool | None, paired_bs_n: int | None,
           seed: int | None) -> None:
     """Score hypotheses against references with sacreBLEU (BLEU, chrF, chrF++, TER).
 
@@ -48,6 +51,7 @@ def score(sys_paths: tuple[str, ...], refs: tuple[str, ...], metrics: tuple[str,
     from seq2seq_cli.scoring import run_score
 
     given = {"metrics": metrics or None, "tokenize": tokenize, "lowercase": lowercase,
+             "wer_remove_punct": wer_remove_punct,
              "sentence_level": sentence_level, "json": as_json, "paired_bs_n": paired_bs_n, "seed": seed}
     cfg = ScoreConfig(sys=sys_paths, refs=refs, **{k: v for k, v in given.items() if v is not None})
     for line in run_score(cfg):

@@ -3,7 +3,8 @@ the resolution of `--strategy NAME` plus options into a strategy instance.
 
 Options are split by owner: a strategy's `Config` holds what its `step()` needs (beam size, top-k, ...); the loop's
 `SearchConfig` holds what applies to every strategy (n-best, length penalty and limits, unk penalty, n-gram
-blocking, temperature), as fairseq's SequenceGenerator does. Names and defaults are fairseq's.
+blocking, temperature; the CTC weight of joint decoding, ESPnet's), as fairseq's SequenceGenerator does. Names and
+defaults are fairseq's.
 
 No torch import here: the CLI reads these defaults for its help text.
 """
@@ -34,6 +35,9 @@ class SearchConfig:
     min_len: int = field(default=1, metadata={"help": "min output length, in tokens (EOS excluded)"})
     no_repeat_ngram_size: int = field(default=0, metadata={"help": "never repeat an n-gram of this size (0: off)"})
     temperature: float = field(default=1.0, metadata={"help": "divide the logits by this before the softmax"})
+    ctc_weight: float = field(default=0.0, metadata={
+        "help": "joint CTC/attention decoding of a speech model with a CTC head: weight of the CTC prefix score "
+                "(0: the decoder alone)"})
 
     def __post_init__(self) -> None:
         for name, low in (("nbest", 1), ("max_len_b", 0), ("min_len", 0), ("no_repeat_ngram_size", 0)):
@@ -43,6 +47,8 @@ class SearchConfig:
             raise ConfigError(f"--max-len-a {self.max_len_a}: must not be negative")
         if not self.temperature > 0:
             raise ConfigError(f"--temperature {self.temperature}: must be greater than 0")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ConfigError(f"--ctc-weight {self.ctc_weight}: must be in [0, 1]")
 
 
 @dataclass(frozen=True)

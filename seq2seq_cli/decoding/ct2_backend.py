@@ -106,6 +106,9 @@ class CT2Engine:
         if cfg.temperature != 1.0 and name != "sampling":
             raise ConfigError(f"--temperature {cfg.temperature}: with an exported CTranslate2 model the "
                               "temperature applies to sampling only")
+        if cfg.ctc_weight:
+            raise ConfigError(f"--ctc-weight {cfg.ctc_weight}: an exported CTranslate2 model is a text model "
+                              "without a CTC head")
         suppress = [[self.tgt_vocab[i]] for i in never_generated(self.specials)]
         opts: dict[str, Any] = dict(
             length_penalty=cfg.lenpen, patience=1.0, min_decoding_length=cfg.min_len, return_end_token=True,

@@ -15,7 +15,8 @@ The subsampler zeroes padded positions after each convolution, so an utterance e
 padded batch (fairseq lets padding leak into the last real frames).
 
 With `ctc_head` (switched on by `--criterion label_smoothed_cross_entropy_with_ctc`) a linear layer maps the
-encoder output to the target vocabulary for an auxiliary CTC loss; generation does not use it.
+encoder output to the target vocabulary for an auxiliary CTC loss; `generate --ctc-weight` also uses it for joint
+CTC/attention decoding (decoding/ctc_prefix.py).
 
 Known limitations: `share_all_embeddings` does not apply (there are no source embeddings); time warping is not
 part of SpecAugment here.
@@ -195,8 +196,18 @@ class S2TTransformerModel(TransformerModel):
                               "--criterion label_smoothed_cross_entropy")
         enc = self.encode(src_tokens)
         hidden = self.decoder.features(tgt_in, enc)[keep_mask]
-        lprobs = F.log_softmax(self.ctc_proj(enc.out), dim=-1, dtype=torch.float32).transpose(0, 1)
+        lprobs = self.ctc_lprobs(enc).transpose(0, 1)
         return self.decoder.output_projection(hidden), lprobs, (~enc.src_pad_mask).sum(dim=1)
+
+    def ctc_lprobs(self, enc: EncoderOut) -> torch.Tensor:
+        """The CTC head's log-probabilities over the target vocabulary (blank = the bos id), in float32.
+
+        Shape: enc.out (B, S', D) -> (B, S', V); padded positions hold garbage (enc.src_pad_mask says which).
+        """
+        if self.ctc_proj is None:
+            raise ConfigError("this s2t_transformer has no CTC head (ctc_head=false); train it with "
+                              "--criterion label_smoothed_cross_entropy_with_ctc to use one")
+        return F.log_softmax(self.ctc_proj(enc.out), dim=-1, dtype=torch.float32)
 
 
 # Arch presets: fairseq's s2t_transformer (base), s2t_transformer_s and s2t_transformer_xs.

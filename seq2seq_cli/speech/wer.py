@@ -3,10 +3,16 @@
 WER = (substitutions + deletions + insertions) / reference words, in percent (lower is better), over the whole
 corpus (errors and words summed over segments, not an average of segment rates). Words are whitespace-separated
 (jiwer's default transform: surrounding and repeated spaces do not count); case matters unless --lowercase;
-punctuation is part of a word, as in the references. One reference per segment.
+punctuation is part of a word, as in the references, unless --wer-remove-punct: then every punctuation character
+(Unicode category P*, the apostrophe included) is deleted from both sides and a word left empty disappears, so
+"mercy." equals "mercy" and "doves’" equals "doves". One reference per segment.
+
+fairseq's --wer-remove-punct drops only the tokens that are all punctuation (after its --wer-tokenizer split
+them off); deleting the characters gives the same count on untokenized text, which is what `generate` writes.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Sequence
@@ -32,25 +38,30 @@ class WERScore:
 
 
 class WERSignature:
-    def __init__(self, lowercase: bool) -> None:
-        self.text = f"nrefs:1|case:{'lc' if lowercase else 'mixed'}|tok:words|version:jiwer-{version('jiwer')}"
+    def __init__(self, lowercase: bool, remove_punct: bool = False) -> None:
+        punct = "|punct:removed" if remove_punct else ""
+        self.text = (f"nrefs:1|case:{'lc' if lowercase else 'mixed'}{punct}|tok:words|"
+                     f"version:jiwer-{version('jiwer')}")
 
     def format(self) -> str:
         return self.text
 
 
 class WER:
-    """`WER(lowercase, references=[[ref, ...]])`; `corpus_score(hyps, None)`, `sentence_score(hyp, [ref])`."""
+    """`WER(lowercase, remove_punct, references=[[ref, ...]])`; `corpus_score(hyps, None)`, `sentence_score(hyp,
+    [ref])`."""
 
-    def __init__(self, lowercase: bool = False, references: Sequence[Sequence[str]] | None = None) -> None:
+    def __init__(self, lowercase: bool = False, remove_punct: bool = False,
+                 references: Sequence[Sequence[str]] | None = None) -> None:
         require("jiwer", "--metrics wer")
         if references is not None and len(references) != 1:
             raise ConfigError(f"--metrics wer takes one --ref, not {len(references)}")
-        self.lowercase = lowercase
+        self.lowercase, self.remove_punct = lowercase, remove_punct
         self.refs = list(references[0]) if references is not None else None
 
     def _prepare(self, lines: Sequence[str]) -> list[str]:
-        return [line.lower() for line in lines] if self.lowercase else list(lines)
+        lines = [line.lower() for line in lines] if self.lowercase else list(lines)
+        return [remove_punctuation(line) for line in lines] if self.remove_punct else lines
 
     def _score(self, hyps: Sequence[str], refs: Sequence[str]) -> WERScore:
         import jiwer
@@ -75,4 +86,10 @@ class WER:
         return self._score([hyp], [refs[0]])
 
     def get_signature(self) -> WERSignature:
-        return WERSignature(self.lowercase)
+        return WERSignature(self.lowercase, self.remove_punct)
+
+
+def remove_punctuation(line: str) -> str:
+    """`line` without its punctuation characters; words left empty disappear ("a , b." -> "a b")."""
+    kept = "".join(c for c in line if not unicodedata.category(c).startswith("P"))
+    return " ".join(kept.split())

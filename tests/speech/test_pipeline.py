@@ -116,6 +116,17 @@ def test_score_wer_numbers_and_options(runner, tmp_path):
     segments = ok(invoke(runner, ["score", "-s", tmp_path / "hyp", "-r", tmp_path / "ref", "-m", "wer",
                                   "--sentence-level"])).stdout.splitlines()
     assert [line.split(" = ")[1] for line in segments] == ["66.67 (S 1, D 0, I 1, N 3)", "50.00 (S 1, D 0, I 0, N 2)"]
+    (tmp_path / "ref2").write_text("Thy cheeks are comely, with rows of jewels.\nThe doves’ eyes\n", encoding="utf-8")
+    (tmp_path / "hyp2").write_text("thy cheeks: are comely with rows of Jewels\nthe doves eyes !\n", encoding="utf-8")
+    both = ["score", "-s", tmp_path / "hyp2", "-r", tmp_path / "ref2", "-m", "wer", "-lc"]
+    assert "= 45.45 (S 4, D 0, I 1, N 11)" in ok(invoke(runner, both)).stdout
+    plain = ok(invoke(runner, [*both, "--wer-remove-punct"])).stdout
+    assert re.fullmatch(r"WER\|nrefs:1\|case:lc\|punct:removed\|tok:words\|version:jiwer-[\d.]+ = 0\.00 "
+                        r"\(S 0, D 0, I 0, N 11\)\n", plain)
+    cased = ok(invoke(runner, [*both[:-1], "--wer-remove-punct"])).stdout
+    assert "= 27.27 (S 3, D 0, I 0, N 11)" in cased  # Thy/thy, Jewels/jewels, The/the: case still counts
+    assert_error(invoke(runner, ["score", "-s", tmp_path / "hyp2", "-r", tmp_path / "ref2", "--wer-remove-punct"]),
+                 "--wer-remove-punct applies to WER only; add wer to --metrics or drop the flag")
     paired = invoke(runner, ["score", "-s", tmp_path / "hyp", "-s", tmp_path / "ref", "-r", tmp_path / "ref", "-m",
                              "wer"])
     assert_error(paired, "the paired bootstrap test (several --sys) covers bleu, chrf, chrf++ and ter, not wer; "
