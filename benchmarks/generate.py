@@ -4,10 +4,13 @@ tokenization excluded), for beam search (beam 5, batch 64: the reference workloa
 Usage:
     python benchmarks/generate.py --path CHECKPOINT --input test.es [--reference test.en] [--threads 2]
         [--runs beam:5:64 greedy:1:64] [--limit N] [--precision bf16] [--max-len-a A --max-len-b B]
+        [--hyps-out DIR]
 
 Each run is `strategy:beam:batch_size`. It goes through the same `Translator` as `seq2seq generate`, so the figures
 are the CLI's minus process start-up and checkpoint loading. With --reference, BLEU (sacreBLEU defaults) is printed
-too, a check that a speed-up did not change the output.
+too, a check that a speed-up did not change the output; --hyps-out writes each run's hypotheses to
+DIR/STRATEGY-BEAM-BATCH.PRECISION.txt, to `cmp` against another version of the code (run this script with that
+version on PYTHONPATH).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ def parse_args() -> argparse.Namespace:
                         help="as generate's flag; with --max-len-b, bounds an untrained model's outputs")
     parser.add_argument("--max-len-b", type=int, default=SearchConfig.max_len_b, help="as generate's flag")
     parser.add_argument("--json", action="store_true", help="print one JSON object per run")
+    parser.add_argument("--hyps-out", type=Path, help="write each run's hypotheses (one per line) into this folder")
     return parser.parse_args()
 
 
@@ -64,6 +68,10 @@ def main() -> None:
     for spec in args.runs:
         result = run_once(translator, src_ids, spec, SearchConfig(max_len_a=args.max_len_a, max_len_b=args.max_len_b))
         hyps = translator.detokenize(result.pop("hyps"))
+        if args.hyps_out is not None:
+            args.hyps_out.mkdir(parents=True, exist_ok=True)
+            name = f"{spec.replace(':', '-')}.{args.precision}.txt"
+            (args.hyps_out / name).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
         if refs is not None:
             from sacrebleu.metrics import BLEU
 

@@ -38,9 +38,14 @@ class BeamSearch(DecodingStrategy):
         """Shape: lprobs (B, K, V), scores (B, K) -> three (B, 2K) tensors, best first."""
         bsz, beam, vocab = lprobs.shape
         if step == 0:
-            cand = lprobs[:, :1, :]  # all K rows are the same BOS prefix: expand from one
-        else:
-            cand = lprobs + scores.unsqueeze(-1)
-        flat = cand.reshape(bsz, -1)
-        top_scores, top_idx = flat.topk(min(2 * beam, flat.size(1)), dim=1)
-        return top_scores, top_idx % vocab, top_idx // vocab
+            flat = lprobs[:, 0, :]  # all K rows are the same BOS prefix: expand from one
+            top_scores, top_idx = flat.topk(min(2 * beam, vocab), dim=1)
+            return top_scores, top_idx, top_idx.new_zeros(top_idx.shape)
+        # A sentence's 2K best continuations are among its rows' own 2K best: take those first (one read of the
+        # N x V log-probabilities), then add the scores to K x 2K candidates instead of to all K x V. The sums are
+        # the same float additions as lprobs + scores over the whole vocabulary, so the candidates are too.
+        width = min(2 * beam, vocab)
+        row_lprobs, row_tokens = lprobs.topk(width, dim=2)  # (B, K, width)
+        cand = (row_lprobs + scores.unsqueeze(-1)).view(bsz, -1)
+        top_scores, top_idx = cand.topk(min(2 * beam, cand.size(1)), dim=1)
+        return top_scores, row_tokens.view(bsz, -1).gather(1, top_idx), top_idx // width

@@ -158,7 +158,10 @@ def _constrain(lprobs: torch.Tensor, step: int, live: _Live, beam: int, cfg: Sea
 
     Shape: lprobs (N, V) -> (N, V)
     """
-    lprobs = lprobs.nan_to_num_(nan=NEG_INF, posinf=float("inf"), neginf=NEG_INF)  # a NaN would poison topk
+    if bool(lprobs.sum().isnan()):  # a NaN would poison topk: ban those tokens
+        # Looking for one is a read of the N x V scores (a sum is NaN if any term is), replacing them a read and a
+        # write: replace only when there is one (rare: a damaged or overflowing model).
+        lprobs = lprobs.nan_to_num_(nan=NEG_INF, posinf=float("inf"), neginf=NEG_INF)
     lprobs[:, specials.pad] = NEG_INF
     if specials.bos != specials.eos:
         lprobs[:, specials.bos] = NEG_INF
