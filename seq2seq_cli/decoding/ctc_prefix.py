@@ -65,20 +65,19 @@ class CTCState:
         return cls(r, x_blank.new_zeros(n), torch.full((n,), -1, dtype=torch.long, device=x_blank.device))
 
 
-def extend(state: CTCState, x: torch.Tensor, lengths: torch.Tensor, cand: torch.Tensor, blank: int, first: bool
+def extend(state: CTCState, x: torch.Tensor, cand: torch.Tensor, blank: int, first: bool
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Prefix scores of every candidate continuation, and their forward variables.
 
     Args:
         state: the rows' current prefixes.
-        x: frame log-probabilities, -inf beyond each row's length.
-        lengths: real frames per row (at least 1).
+        x: frame log-probabilities, -inf beyond each row's length (so later frames add nothing).
         cand: candidate tokens per row (none of them the blank).
         blank: the blank id.
         first: whether the prefixes are empty (the first step).
 
     Shape:
-        x: (T, N, V); lengths: (N,); cand: (N, C) -> psi (N, C), r (T, N, C, 2)
+        x: (T, N, V); cand: (N, C) -> psi (N, C), r (T, N, C, 2)
     """
     frames, rows = x.shape[:2]
     index = cand.unsqueeze(0).expand(frames, -1, -1)
@@ -116,14 +115,11 @@ class CTCPrefixEnsemble:
                 raise ConfigError(f"--ctc-weight {weight}: the {what} has no CTC head; joint CTC/attention decoding "
                                   "needs an s2t_transformer trained with --criterion "
                                   "label_smoothed_cross_entropy_with_ctc (or give --ctc-weight 0)")
-        self.inner, self.models = inner, inner.models
+        self.inner = inner
         self.weight, self.blank, self.eos, self.pad, self.prebeam = weight, blank, eos, pad, prebeam
 
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def max_positions(self) -> tuple[int, int]:
-        return self.inner.max_positions()
+    def __getattr__(self, name: str) -> Any:  # models, max_positions, ...: the inner ensemble's
+        return getattr(self.inner, name)
 
     def encode(self, src_tokens: torch.Tensor) -> list[EncoderOut]:
         """The models' encoder outputs, then the CTC frame log-probabilities as one more EncoderOut (B, T', V).
@@ -154,18 +150,17 @@ class CTCPrefixEnsemble:
         x = encs[-1].out.transpose(0, 1)  # (T, N, V)
         lengths = (~encs[-1].src_pad_mask).sum(dim=1).clamp(min=1)
         own = states[-1] if states is not None else None
-        state = self._prefix_state(tgt_in, x, lengths, own)
+        state = self._prefix_state(tgt_in, x, own)
         ranked = att.clone()
         for token in {self.blank, self.pad, self.eos}:  # never a candidate label; EOS is scored on its own
             ranked[:, token] = NEG_INF
         cand = ranked.topk(min(self.prebeam, att.size(1)), dim=1).indices  # (N, C)
-        psi, r = extend(state, x, lengths, cand, self.blank, first=tgt_in.size(1) == 1)
+        psi, r = extend(state, x, cand, self.blank, first=tgt_in.size(1) == 1)
         w = self.weight
         # A dead row (psi -inf: a prefix CTC cannot emit) stays -inf rather than becoming -inf - -inf = NaN.
-        alive = state.psi.ne(NEG_INF).unsqueeze(1)
-        gain = torch.where(alive, psi - state.psi.unsqueeze(1), torch.full_like(psi, NEG_INF))
-        eos_gain = torch.where(alive.squeeze(1), full_scores(state, lengths) - state.psi, torch.full_like(state.psi,
-                                                                                                          NEG_INF))
+        alive = state.psi.ne(NEG_INF)
+        gain = (psi - state.psi.unsqueeze(1)).masked_fill(~alive.unsqueeze(1), NEG_INF)
+        eos_gain = (full_scores(state, lengths) - state.psi).masked_fill(~alive, NEG_INF)
         joint = torch.full_like(att, NEG_INF)
         joint.scatter_(1, cand, (1 - w) * att.gather(1, cand) + w * gain)
         joint[:, self.eos] = (1 - w) * att[:, self.eos] + w * eos_gain
@@ -173,15 +168,14 @@ class CTCPrefixEnsemble:
             own.update(cand=cand, psi=psi, r=r)
         return joint
 
-    def _prefix_state(self, tgt_in: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                      own: IncrementalState | None) -> CTCState:
+    def _prefix_state(self, tgt_in: torch.Tensor, x: torch.Tensor, own: IncrementalState | None) -> CTCState:
         """The CTC state of each row's prefix tgt_in[:, 1:]: from the last step's candidates, or recomputed."""
         x_blank = x[:, :, self.blank]
         if own is None or "cand" not in own:
             state = CTCState.empty(x_blank)
             for k in range(1, tgt_in.size(1)):  # no cache (or the first step): one label at a time
                 token = tgt_in[:, k: k + 1]
-                psi, r = extend(state, x, lengths, token, self.blank, first=k == 1)
+                psi, r = extend(state, x, token, self.blank, first=k == 1)
                 state = CTCState(r[:, :, 0], psi[:, 0], token[:, 0])
             return state
         # Each row's last token is one of the candidates its parent row scored (the loop reordered them with it).

@@ -56,11 +56,11 @@ def assert_log_close(got: float, want: float) -> None:
         assert got == pytest.approx(want, abs=1e-4)
 
 
-def prefix_state(x: torch.Tensor, lengths: torch.Tensor, prefix: tuple[int, ...]) -> CTCState:
+def prefix_state(x: torch.Tensor, prefix: tuple[int, ...]) -> CTCState:
     state = CTCState.empty(x[:, :, BLANK])
     for k, label in enumerate(prefix):
         token = torch.full((x.size(1), 1), label)
-        psi, r = extend(state, x, lengths, token, BLANK, first=k == 0)
+        psi, r = extend(state, x, token, BLANK, first=k == 0)
         state = CTCState(r[:, :, 0], psi[:, 0], token[:, 0])
     return state
 
@@ -72,7 +72,7 @@ def test_prefix_and_full_scores_equal_the_sum_over_alignments(prefix):
     x = torch.randn(frames, 2, vocab).log_softmax(-1)
     x[4:, 1] = -math.inf  # the second row has 4 real frames: padding must not count
     lengths = torch.tensor([6, 4])
-    state = prefix_state(x, lengths, prefix)
+    state = prefix_state(x, prefix)
     full = full_scores(state, lengths)
     for row, n in enumerate(lengths.tolist()):
         want_psi, want_full = brute_force(x[:n, row], prefix)
