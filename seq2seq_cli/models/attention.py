@@ -24,6 +24,7 @@ Incremental decoding caches live in a plain dict per layer, batch first, so reor
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -74,13 +75,18 @@ class _Attention(nn.Module):
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None,
                 is_causal: bool) -> torch.Tensor:
         dtype = q.dtype
-        if q.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        fp32 = contextlib.nullcontext()
+        if q.device.type == "cpu" and (dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled("cpu")):
             # torch 2.13's CPU SDPA kernel runs 2-3x slower in bf16 than in fp32 (forward + backward, 110 x 4 heads
             # x 32 x 64, measured). Attention is a small share of the FLOPs at our lengths: compute it in fp32.
+            # Autocast must be off for that: it casts SDPA's inputs back to bf16 (which made attention 23% of a
+            # bf16 training step, against 6% of an fp32 one: benchmarks.md).
             q, k, v = q.float(), k.float(), v.float()
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
-        )
+            fp32 = torch.autocast("cpu", enabled=False)
+        with fp32:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
+            )
         return self.out_proj(_merge_heads(out.to(dtype)))
 
 

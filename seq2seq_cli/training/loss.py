@@ -18,22 +18,85 @@ from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.registry import CRITERIA
 
 
-def _nll_and_smooth(logits: torch.Tensor, target: torch.Tensor, smooth: bool,
-                    ignore_index: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Summed NLL of the targets and (if `smooth`) summed -log p over the vocabulary, from one log_softmax.
+# Rows of logits handled at once by `_SmoothedCrossEntropy`: about 8 MiB of fp32 per piece, under glibc's largest
+# mmap threshold (32 MiB, which `device.tune_allocator` sets), so that the pieces are reused heap memory.
+_CHUNK_BYTES = 8 * 2**20
+
+
+class _SmoothedCrossEntropy(torch.autograd.Function):
+    """Label-smoothed cross-entropy of logits, piece by piece, with its gradient written out.
+
+    Why: through autograd, `log_softmax` then `gather` and `sum` allocate four (N, V) fp32 tensors a step (the
+    log-probabilities, a zero-filled gradient, the gathered and broadcast parts, log_softmax's backward): 112 MB
+    each at the reference batch, which glibc maps fresh from the kernel every time (they are over its mmap
+    threshold), so every pass also pays page faults. Working on row pieces of `_CHUNK_BYTES` reuses the same heap
+    memory; only the gradient of the logits is one new (N, V) tensor. The loss took 178 ms of forward + backward
+    at the reference batch through autograd and ~60 ms here (benchmarks.md).
+
+    With eps_i = eps / (V - 1), p = softmax(logits) and lse = logsumexp(logits), a kept row's loss is
+        (1 - eps - eps_i) * nll + eps_i * sum_v(-log p_v),  nll = lse - logit_target,  sum_v(-log p_v) = V lse - sum_v logit_v
+    and its gradient p - eps_i - (1 - eps - eps_i) * onehot(target), as (1 - eps - eps_i) + V * eps_i = 1.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | None,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+        vocab = logits.size(-1)
+        eps_i = eps / (vocab - 1) if eps else 0.0
+        rows = max(1, _CHUNK_BYTES // (4 * vocab))
+        probs, losses, nlls = [], [], []
+        for x, tgt in zip(logits.split(rows), target.split(rows)):
+            x = x.float()  # fp32 sums whatever the logits' dtype (bf16 autocast); a view for fp32 logits
+            top = x.amax(dim=-1, keepdim=True)
+            p = torch.sub(x, top).exp_()
+            total = p.sum(dim=-1, keepdim=True)
+            probs.append(p.div_(total))
+            lse = (top + total.log()).squeeze(-1)
+            nll = lse - x.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
+            loss = (1.0 - eps - eps_i) * nll
+            if eps:
+                loss = loss + eps_i * (vocab * lse - x.sum(dim=-1))
+            losses.append(loss)
+            nlls.append(nll)
+        loss, nll = torch.cat(losses), torch.cat(nlls)
+        if keep is not None:
+            loss, nll = loss.masked_fill(~keep, 0.0), nll.masked_fill(~keep, 0.0)
+        ctx.save_for_backward(target, keep, *probs)
+        ctx.eps, ctx.eps_i, ctx.dtype, ctx.rows = eps, eps_i, logits.dtype, rows
+        return loss.sum(), nll.sum()
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: torch.Tensor, grad_nll: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        # d/dlogits of grad_loss * loss + grad_nll * nll, per kept row:
+        #   (grad_loss + grad_nll) * p - grad_loss * eps_i - (grad_loss * (1 - eps - eps_i) + grad_nll) * onehot
+        target, keep, *probs = ctx.saved_tensors
+        on_p = (grad_loss + grad_nll).expand(target.shape)
+        on_target = (grad_loss * (1.0 - ctx.eps - ctx.eps_i) + grad_nll).expand(target.shape)
+        flat = (grad_loss * ctx.eps_i).expand(target.shape)
+        if keep is not None:
+            on_p, on_target, flat = on_p * keep, on_target * keep, flat * keep
+        grad = torch.empty(target.size(0), probs[0].size(-1), dtype=ctx.dtype, device=target.device)
+        start = 0
+        for p in probs:  # each piece of p becomes that piece of the gradient, in place
+            end = start + p.size(0)
+            p.mul_(on_p[start:end].unsqueeze(-1))
+            if ctx.eps_i:
+                p.sub_(flat[start:end].unsqueeze(-1))
+            p.scatter_add_(-1, target[start:end].unsqueeze(-1), -on_target[start:end].unsqueeze(-1))
+            grad[start:end] = p
+            start = end
+        return grad, None, None, None
+
+
+def _smoothed_nll(logits: torch.Tensor, target: torch.Tensor, eps: float,
+                  ignore_index: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, nll): summed label-smoothed loss (eps = 0: plain cross-entropy) and summed NLL, fp32 scalars in nats.
 
     Shape:
         logits: (N, V) any float dtype; target: (N,) int64.
     """
-    lprobs = F.log_softmax(logits, dim=-1, dtype=torch.float32)  # upcast inside the kernel, no fp32 copy of logits
-    nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    smooth_loss = -lprobs.sum(-1) if smooth else None
-    if ignore_index is not None:
-        keep = target != ignore_index
-        nll = nll.masked_fill(~keep, 0.0)
-        if smooth_loss is not None:
-            smooth_loss = smooth_loss.masked_fill(~keep, 0.0)
-    return nll.sum(), (smooth_loss.sum() if smooth_loss is not None else None)
+    keep = target != ignore_index if ignore_index is not None else None
+    return _SmoothedCrossEntropy.apply(logits, target, keep, eps)
 
 
 @CRITERIA.register("label_smoothed_cross_entropy")
@@ -68,12 +131,7 @@ class LabelSmoothedCrossEntropy:
         Shape:
             logits: (N, V); target: (N,).
         """
-        if self.eps == 0.0:
-            nll, _ = _nll_and_smooth(logits, target, False, ignore_index)
-            return nll, nll.detach()
-        nll, smooth = _nll_and_smooth(logits, target, True, ignore_index)
-        eps_i = self.eps / (logits.size(-1) - 1)
-        loss = (1.0 - self.eps - eps_i) * nll + eps_i * smooth
+        loss, nll = _smoothed_nll(logits, target, self.eps, ignore_index)
         return loss, nll.detach()
 
 
@@ -95,8 +153,8 @@ class CrossEntropy:
         Shape:
             logits: (N, V); target: (N,).
         """
-        nll, _ = _nll_and_smooth(logits, target, False, ignore_index)
-        return nll, nll.detach()
+        loss, nll = _smoothed_nll(logits, target, 0.0, ignore_index)
+        return loss, nll.detach()
 
 
 @dataclass

@@ -159,3 +159,43 @@ def test_ctc_criterion_errors(data):
         make("label_smoothed_cross_entropy_with_ctc", ctc_weight=-0.5)
     with pytest.raises(ValueError, match="needs the CTC inputs"):
         make("label_smoothed_cross_entropy_with_ctc")(*data)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_pieces_give_torchs_loss_and_gradient_with_ignored_positions(monkeypatch, eps):
+    # The loss works on row pieces of _CHUNK_BYTES: make them 3 rows of 11 so 13 rows span five uneven pieces.
+    from seq2seq_cli.training import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "_CHUNK_BYTES", 3 * 4 * 11)
+    gen = torch.Generator().manual_seed(1)
+    logits, target = torch.randn(13, 11, generator=gen) * 3, torch.randint(0, 11, (13,), generator=gen)
+    target[[0, 5, 12]] = 1
+    vocab = logits.size(-1)
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    loss, nll = make("label_smoothed_cross_entropy", label_smoothing=eps)(a, target, ignore_index=1)
+    (loss * 0.5).backward()
+    expected = F.cross_entropy(b, target, ignore_index=1, label_smoothing=eps * vocab / (vocab - 1), reduction="sum")
+    (expected * 0.5).backward()
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(nll, F.cross_entropy(logits, target, ignore_index=1, reduction="sum"))
+    torch.testing.assert_close(a.grad, b.grad)
+    assert not a.grad[[0, 5, 12]].any()  # ignored rows get no gradient
+
+
+def test_both_outputs_carry_gradient_and_bf16_gets_a_bf16_gradient():
+    from seq2seq_cli.training.loss import _smoothed_nll
+
+    gen = torch.Generator().manual_seed(2)
+    logits, target = torch.randn(9, 7, generator=gen), torch.randint(0, 7, (9,), generator=gen)
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    loss, nll = _smoothed_nll(a, target, 0.3, None)
+    (2.0 * loss - 3.0 * nll).backward()
+    lprobs = torch.log_softmax(b, -1)
+    ref_nll = -lprobs.gather(-1, target[:, None]).sum()
+    eps_i = 0.3 / 6
+    ref_loss = (1 - 0.3 - eps_i) * ref_nll + eps_i * -lprobs.sum()
+    (2.0 * ref_loss - 3.0 * ref_nll).backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    low = logits.to(torch.bfloat16).requires_grad_()
+    _smoothed_nll(low, target, 0.1, None)[0].backward()
+    assert low.grad.dtype == torch.bfloat16

@@ -45,8 +45,15 @@ def test_int8_logits_stay_close_to_fp32(ckpt) -> None:
     tgt = torch.tensor([[fp32.specials.bos] + fp32.encode_targets(["a b c d e"])[0]])
     with torch.inference_mode():
         ref, got = model.decode(tgt, model.encode(src)), q.decode(tgt, q.encode(src))
-    assert (got - ref).abs().max() < 0.05 * ref.abs().max()
-    assert torch.equal(got.argmax(-1), ref.argmax(-1))
+    error = (got - ref).abs().max()
+    assert error < 0.05 * ref.abs().max()
+    # An error of at most `error` per logit can swap the best two tokens only where fp32 ranks them less than
+    # 2 * error apart (this copy model has such a near tie, which AVX-512 VNNI's int8 kernels flip and AVX2's do
+    # not): the best token must agree everywhere else, and most positions are such.
+    best_two = ref.topk(2, dim=-1).values
+    clear = (best_two[..., 0] - best_two[..., 1]) > 2 * error
+    assert clear.float().mean() >= 0.75, (ref.argmax(-1), got.argmax(-1))
+    assert torch.equal(got.argmax(-1)[clear], ref.argmax(-1)[clear])
 
 
 def test_cli_int8_equals_the_api(runner, ckpt) -> None:

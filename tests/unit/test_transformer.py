@@ -6,6 +6,7 @@ import io
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from seq2seq_cli.config import from_dict, to_dict
 from seq2seq_cli.errors import ConfigError
@@ -349,3 +350,20 @@ def test_reference_workload_size():
 def test_registry_lookup():
     assert MODELS.get("transformer") is TransformerModel
     assert MODELS.get("transformer").Config is TransformerConfig
+
+
+def test_attention_under_bf16_autocast_runs_in_fp32_on_the_cpu():
+    # The CPU SDPA kernel is slow in bf16, so `_attend` upcasts; autocast must not cast its inputs back down.
+    from seq2seq_cli.models.attention import SelfAttention, _merge_heads
+
+    torch.manual_seed(0)
+    attn = SelfAttention(64, 4).eval()
+    q, k, v = (torch.randn(3, 4, 9, 16).to(torch.bfloat16) for _ in range(3))
+    with torch.inference_mode():
+        exact = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = attn._attend(q, k, v, None, is_causal=True)
+            expected = attn.out_proj(_merge_heads(exact.to(torch.bfloat16)))
+            in_bf16 = attn.out_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+    assert not torch.equal(expected, in_bf16)  # the two kernels do differ on these inputs
+    assert torch.equal(got, expected)
