@@ -36,6 +36,35 @@ class EncoderOut:
         return EncoderOut(self.out.index_select(0, new_order), self.src_pad_mask.index_select(0, new_order))
 
 
+@dataclass
+class ProjectedLogits:
+    """Logits not computed yet: `hidden @ weight.T` at N target positions, for a criterion that projects piece by
+    piece (training/loss.py), so that no (N, V) tensor is ever materialized (112 MB at the reference batch, and
+    as much again for its gradient).
+
+    `dtype` is what the projection runs in: the autocast dtype where the model ran under autocast (bf16), else the
+    hidden states' own; the criterion runs outside autocast, so it has to be told.
+
+    Shape:
+        hidden: (N, D); weight: (V, D)
+    """
+
+    hidden: torch.Tensor
+    weight: torch.Tensor
+    dtype: torch.dtype
+
+    @classmethod
+    def of(cls, hidden: torch.Tensor, weight: torch.Tensor) -> "ProjectedLogits":
+        """Record the projection of `hidden` by `weight` in the dtype the current autocast state would use."""
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        return cls(hidden, weight, dtype)
+
+    def materialize(self) -> torch.Tensor:
+        """The (N, V) logits, in `dtype`."""
+        return self.hidden.to(self.dtype) @ self.weight.to(self.dtype).t()
+
+
 # Incremental state: a dict owned by the caller, filled by the decoder (per-layer key/value caches).
 IncrementalState = dict[str, Any]
 
@@ -81,11 +110,13 @@ class Seq2SeqModel(nn.Module):
         """Teacher-forced logits (B, T, V)."""
         return self.decode(tgt_in, self.encode(src_tokens))
 
-    def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor,
-                        keep_mask: torch.Tensor) -> torch.Tensor:
+    def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor,
+                        projected: bool = False) -> torch.Tensor | ProjectedLogits:
         """Teacher-forced logits at the positions where `keep_mask` is True (the non-padding targets).
 
-        Training only needs these rows; a model may override this to skip the output projection at padding.
+        Training only needs these rows; a model may override this to skip the output projection at padding, and,
+        asked for `projected`, to return `ProjectedLogits` (hidden states and output weight) instead of logits.
+        Every criterion accepts both; this default always returns logits.
 
         Shape:
             src_tokens: (B, S); tgt_in: (B, T); keep_mask: (B, T) bool -> (N, V) with N = keep_mask.sum()

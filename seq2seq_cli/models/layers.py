@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seq2seq_cli.models.attention import CrossAttention, SelfAttention
+from seq2seq_cli.models.dropout import dropout
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
@@ -36,13 +37,13 @@ class _Block(nn.Module):
         """fc2(activation_dropout(activation(fc1(x)))); shape (B, T, D) -> (B, T, D)."""
         h = self.activation(self.fc1(x))
         if self.activation_dropout > 0:
-            h = F.dropout(h, self.activation_dropout, self.training)
+            h = dropout(h, self.activation_dropout, self.training)
         return self.fc2(h)
 
     def _residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer: Callable[[torch.Tensor], torch.Tensor]
                   ) -> torch.Tensor:
         h = sublayer(norm(x) if self.normalize_before else x)
-        x = x + F.dropout(h, self.dropout, self.training)
+        x = x + dropout(h, self.dropout, self.training)
         return x if self.normalize_before else norm(x)
 
 

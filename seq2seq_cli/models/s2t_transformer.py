@@ -34,6 +34,7 @@ from torch import nn
 from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.models.attention import key_padding_attn_mask
 from seq2seq_cli.models.base import EncoderOut
+from seq2seq_cli.models.dropout import dropout
 from seq2seq_cli.models.layers import EncoderLayer
 from seq2seq_cli.models.positions import build_positions, positions_of
 from seq2seq_cli.models.transformer import (TransformerConfig, TransformerDecoder, TransformerModel, _embedding,
@@ -151,7 +152,7 @@ class S2TTransformerEncoder(nn.Module):
         has_pad = bool(src_pad_mask.any())
         positions = positions_of(src_pad_mask if has_pad else None, length, x.device)
         x = self.embed_scale * x + self.embed_positions(positions, length)
-        x = F.dropout(x, self.dropout, self.training)
+        x = dropout(x, self.dropout, self.training)
         attn_mask = key_padding_attn_mask(src_pad_mask) if has_pad else None
         for layer in self.layers:
             x = layer(x, attn_mask)
@@ -182,22 +183,23 @@ class S2TTransformerModel(TransformerModel):
         return model
 
     def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor,
-                        with_ctc: bool = False) -> Any:
-        """Teacher-forced logits at the kept target positions; with `with_ctc`, also the CTC head's output.
+                        projected: bool = False, with_ctc: bool = False) -> Any:
+        """Teacher-forced logits at the kept target positions (`projected`: as `ProjectedLogits`); with `with_ctc`,
+        also the CTC head's output.
 
         Shape:
             src_tokens: (B, T, F + 1); tgt_in, keep_mask: (B, U) -> logits (N, V), N = keep_mask.sum();
             with_ctc: (logits, lprobs (S', B, V) fp32 log-probabilities, input_lengths (B,) int64).
         """
         if not with_ctc:
-            return super().logits_for_loss(src_tokens, tgt_in, keep_mask)
+            return super().logits_for_loss(src_tokens, tgt_in, keep_mask, projected)
         if self.ctc_proj is None:
             raise ConfigError("this s2t_transformer has no CTC head (ctc_head=false); train it with "
                               "--criterion label_smoothed_cross_entropy")
         enc = self.encode(src_tokens)
-        hidden = self.decoder.features(tgt_in, enc)[keep_mask]
+        logits = self.decoder.kept_logits(self.decoder.features(tgt_in, enc), keep_mask, projected)
         lprobs = self.ctc_lprobs(enc).transpose(0, 1)
-        return self.decoder.output_projection(hidden), lprobs, (~enc.src_pad_mask).sum(dim=1)
+        return logits, lprobs, (~enc.src_pad_mask).sum(dim=1)
 
     def ctc_lprobs(self, enc: EncoderOut) -> torch.Tensor:
         """The CTC head's log-probabilities over the target vocabulary (blank = the bos id), in float32.

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.models.attention import key_padding_attn_mask, memory_rows, reorder_self_attention_cache
-from seq2seq_cli.models.base import EncoderOut, IncrementalState, Seq2SeqModel
+from seq2seq_cli.models.base import EncoderOut, IncrementalState, ProjectedLogits, Seq2SeqModel
+from seq2seq_cli.models.dropout import dropout
 from seq2seq_cli.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
 from seq2seq_cli.models.positions import build_positions, positions_of
 from seq2seq_cli.registry import ARCHS, MODELS
@@ -107,7 +107,7 @@ class _Stack(nn.Module):
 
     def _embed(self, tokens: torch.Tensor, positions: torch.Tensor, num_positions: int) -> torch.Tensor:
         x = self.embed_scale * self.embed_tokens(tokens) + self.embed_positions(positions, num_positions)
-        return F.dropout(x, self.dropout, self.training)
+        return dropout(x, self.dropout, self.training)
 
     def _final_norm(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer_norm(x) if self.layer_norm is not None else x
@@ -159,6 +159,20 @@ class TransformerDecoder(_Stack):
             self.output_projection.weight = embed_tokens.weight
         else:
             nn.init.normal_(self.output_projection.weight, mean=0.0, std=dim ** -0.5)
+
+    def kept_logits(self, hidden: torch.Tensor, keep_mask: torch.Tensor,
+                    projected: bool = False) -> torch.Tensor | ProjectedLogits:
+        """The output projection of `hidden` at the kept positions, or with `projected` its `ProjectedLogits`.
+
+        Shape: hidden (B, T, D), keep_mask (B, T) bool -> (N, V), N = keep_mask.sum(), row-major
+        """
+        if bool(keep_mask.all()):
+            hidden = hidden.reshape(-1, hidden.size(-1))  # a view: no gather when nothing is padding
+        else:
+            hidden = hidden[keep_mask]
+        if projected:
+            return ProjectedLogits.of(hidden, self.output_projection.weight)
+        return self.output_projection(hidden)
 
     def features(self, tgt_in: torch.Tensor, enc: EncoderOut,
                  incremental_state: IncrementalState | None = None) -> torch.Tensor:
@@ -284,19 +298,15 @@ class TransformerModel(Seq2SeqModel):
             return self.logits_for_loss(src_tokens, tgt_in, keep_mask)
         return self.decode(tgt_in, self.encode(src_tokens))
 
-    def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor,
-                        keep_mask: torch.Tensor) -> torch.Tensor:
+    def logits_for_loss(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor,
+                        projected: bool = False) -> torch.Tensor | ProjectedLogits:
         """Logits of the kept (non-padding) target positions only: the vocabulary projection skips padding.
+        With `projected`, the projection is left to the criterion (`ProjectedLogits`, training's path).
 
         Shape:
             src_tokens: (B, S); tgt_in: (B, T); keep_mask: (B, T) bool -> (N, V), N = keep_mask.sum(), row-major
         """
-        hidden = self.decoder.features(tgt_in, self.encode(src_tokens))
-        if bool(keep_mask.all()):
-            hidden = hidden.reshape(-1, hidden.size(-1))  # a view: no gather when nothing is padding
-        else:
-            hidden = hidden[keep_mask]
-        return self.decoder.output_projection(hidden)
+        return self.decoder.kept_logits(self.decoder.features(tgt_in, self.encode(src_tokens)), keep_mask, projected)
 
     def max_positions(self) -> tuple[int, int]:
         """(max source length, max target length) in tokens."""

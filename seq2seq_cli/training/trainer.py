@@ -67,12 +67,12 @@ class LossForward(nn.Module):
         self.model = model
 
     def forward(self, src_tokens: torch.Tensor, tgt_in: torch.Tensor, keep_mask: torch.Tensor,
-                with_ctc: bool = False) -> Any:
-        """Shape: (B, S), (B, T), (B, T) bool -> (N, V) logits at the N kept positions (with_ctc: see
-        S2TTransformerModel.logits_for_loss)."""
+                projected: bool = False, with_ctc: bool = False) -> Any:
+        """Shape: (B, S), (B, T), (B, T) bool -> (N, V) logits at the N kept positions, or their ProjectedLogits
+        (with_ctc: see S2TTransformerModel.logits_for_loss)."""
         if with_ctc:
-            return self.model.logits_for_loss(src_tokens, tgt_in, keep_mask, with_ctc=True)
-        return self.model.logits_for_loss(src_tokens, tgt_in, keep_mask)
+            return self.model.logits_for_loss(src_tokens, tgt_in, keep_mask, projected, with_ctc=True)
+        return self.model.logits_for_loss(src_tokens, tgt_in, keep_mask, projected)
 
 
 def grouped(batches: Iterator[Any], size: int) -> Iterator[list[Any]]:

@@ -199,3 +199,57 @@ def test_both_outputs_carry_gradient_and_bf16_gets_a_bf16_gradient():
     low = logits.to(torch.bfloat16).requires_grad_()
     _smoothed_nll(low, target, 0.1, None)[0].backward()
     assert low.grad.dtype == torch.bfloat16
+
+
+def _projected_case(seed: int = 3):
+    gen = torch.Generator().manual_seed(seed)
+    hidden, weight = torch.randn(13, 5, generator=gen), torch.randn(11, 5, generator=gen)
+    target = torch.randint(0, 11, (13,), generator=gen)
+    target[[0, 5, 12]] = 1
+    return hidden, weight, target
+
+
+@pytest.mark.parametrize("name,eps", [("label_smoothed_cross_entropy", 0.0), ("label_smoothed_cross_entropy", 0.1),
+                                      ("cross_entropy", 0.0)])
+def test_projected_logits_give_the_loss_and_gradients_of_the_materialized_logits(monkeypatch, name, eps):
+    # Pieces of 3 rows: 13 rows span five uneven pieces; the gradients of both inputs are computed in forward.
+    from seq2seq_cli.models.base import ProjectedLogits
+    from seq2seq_cli.training import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "_PROJECTED_CHUNK_BYTES", 3 * 4 * 11)
+    hidden, weight, target = _projected_case()
+    h1, w1 = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+    h2, w2 = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+    kwargs = {"label_smoothing": eps} if name != "cross_entropy" else {}
+    criterion = make(name, **kwargs)
+    loss, nll = criterion(ProjectedLogits.of(h1, w1), target, ignore_index=1)
+    (loss * 0.25).backward()
+    logits = h2 @ w2.t()
+    expected = F.cross_entropy(logits, target, ignore_index=1, label_smoothing=eps * 11 / 10, reduction="sum")
+    (expected * 0.25).backward()
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(nll, F.cross_entropy(logits.detach(), target, ignore_index=1, reduction="sum"))
+    torch.testing.assert_close(h1.grad, h2.grad)
+    torch.testing.assert_close(w1.grad, w2.grad)
+    assert not h1.grad[[0, 5, 12]].any()  # ignored rows get no gradient
+    assert not nll.requires_grad
+
+
+def test_projected_logits_follow_autocast_and_skip_gradients_without_grad_mode():
+    from seq2seq_cli.models.base import ProjectedLogits
+    from seq2seq_cli.training.loss import _smoothed_nll
+
+    hidden, weight, target = _projected_case(4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        projected = ProjectedLogits.of(hidden.requires_grad_(), weight.requires_grad_())
+        materialized = F.linear(hidden, weight)
+    assert projected.dtype == torch.bfloat16 == materialized.dtype
+    torch.testing.assert_close(projected.materialize(), materialized, rtol=0, atol=0)
+    loss, _ = _smoothed_nll(projected, target, 0.1, None)
+    reference, _ = _smoothed_nll(materialized, target, 0.1, None)
+    torch.testing.assert_close(loss, reference)  # the same bf16 logits, the same fp32 arithmetic after them
+    loss.backward()
+    assert hidden.grad.dtype == weight.grad.dtype == torch.float32
+    with torch.no_grad():
+        again, _ = _smoothed_nll(ProjectedLogits.of(hidden, weight), target, 0.1, None)
+    torch.testing.assert_close(again, _smoothed_nll(F.linear(hidden, weight).detach(), target, 0.1, None)[0])

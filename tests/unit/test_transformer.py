@@ -367,3 +367,36 @@ def test_attention_under_bf16_autocast_runs_in_fp32_on_the_cpu():
             in_bf16 = attn.out_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
     assert not torch.equal(expected, in_bf16)  # the two kernels do differ on these inputs
     assert torch.equal(got, expected)
+
+
+def test_projected_logits_for_loss_materialize_to_the_logits():
+    model = tiny_model()
+    src, tgt = batch()
+    keep = torch.ones_like(tgt, dtype=torch.bool)
+    keep[0, 2:] = False
+    projected = model.logits_for_loss(src, tgt, keep, projected=True)
+    assert projected.weight is model.decoder.output_projection.weight
+    torch.testing.assert_close(projected.materialize(), model.logits_for_loss(src, tgt, keep), rtol=0, atol=1e-6)
+
+
+def test_dropout_keeps_each_element_with_probability_one_minus_p_and_rescales():
+    from seq2seq_cli.models.dropout import dropout, keep_mask
+
+    torch.manual_seed(0)
+    mask = keep_mask((400, 500), 0.1)
+    assert mask.dtype == torch.bool and mask.shape == (400, 500)
+    assert abs(mask.float().mean().item() - 0.9) < 0.003  # 200,000 draws: the standard error is 0.0007
+    assert keep_mask((3, 5), 0.0).all() and not keep_mask((7,), 1 - 2**-40).any()
+    x = torch.randn(7, 3, 5, requires_grad=True)
+    torch.manual_seed(1)
+    y = dropout(x, 0.25, training=True)
+    torch.manual_seed(1)
+    kept = keep_mask(x.shape, 0.25)
+    torch.testing.assert_close(y, torch.where(kept, x / 0.75, 0.0), rtol=0, atol=1e-6)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.75)
+    assert dropout(x, 0.25, training=False) is x and dropout(x, 0.0, training=True) is x
+    torch.manual_seed(1)
+    again = dropout(x, 0.25, training=True)
+    torch.testing.assert_close(again, y, rtol=0, atol=0)  # the same seed gives the same mask
+    assert not torch.equal(dropout(x, 0.25, training=True), y)  # and the next call another one
