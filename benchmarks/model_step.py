@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from seq2seq_cli.config import from_dict
-from seq2seq_cli.registry import ARCHS, MODELS
+from seq2seq_cli.registry import ARCHS, CRITERIA, MODELS
 
 VOCAB, DIM, FFN, HEADS, LAYERS = 8000, 256, 1024, 4, 3
 PAD = 1
@@ -74,7 +74,8 @@ def reference_step(bf16: bool, batch: tuple[torch.Tensor, ...]) -> Callable[[], 
 
 
 def our_step(bf16: bool, batch: tuple[torch.Tensor, ...]) -> Callable[[], None]:
-    """Our `transformer_small` (shared embeddings, fairseq's dropouts) through `logits_for_loss`."""
+    """Our `transformer_small` (shared embeddings, fairseq's dropouts) as training runs it: `logits_for_loss` with
+    `projected=True`, then the criterion (here `cross_entropy`, the same loss as the reference step's)."""
     torch.manual_seed(0)
     src, tgt_in, tgt_out = batch
     name, overrides = ARCHS.get("transformer_small")()
@@ -83,11 +84,13 @@ def our_step(bf16: bool, batch: tuple[torch.Tensor, ...]) -> Callable[[], None]:
     model = model_cls.build(cfg, VOCAB, VOCAB, PAD).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     keep = tgt_out.ne(PAD)
+    criterion = CRITERIA.get("cross_entropy")(CRITERIA.get("cross_entropy").Config())
+    ntokens = int(keep.sum())
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model.logits_for_loss(src, tgt_in, keep)
-            loss = F.cross_entropy(logits.float(), tgt_out[keep])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # the training path: batch_loss's
+            logits = model.logits_for_loss(src, tgt_in, keep, projected=True)
+        loss = criterion(logits, tgt_out[keep])[0] / ntokens
         opt.zero_grad()
         loss.backward()
         opt.step()
