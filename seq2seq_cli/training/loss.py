@@ -27,6 +27,40 @@ _CHUNK_BYTES = 8 * 2**20
 _PROJECTED_CHUNK_BYTES = 16 * 2**20
 
 
+def _piece_loss(x: torch.Tensor, target: torch.Tensor, eps: float, eps_i: float,
+                in_place: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Softmax, smoothed loss and NLL of a piece of fp32 logits (see `_SmoothedCrossEntropy` for the formula);
+    with `in_place`, the softmax overwrites `x`.
+
+    Shape: x (n, V) fp32, target (n,) -> p (n, V), loss (n,), nll (n,)
+    """
+    vocab = x.size(-1)
+    top = x.amax(dim=-1, keepdim=True)
+    picked = x.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    summed = x.sum(dim=-1) if eps else None
+    p = (x.sub_(top) if in_place else torch.sub(x, top)).exp_()
+    total = p.sum(dim=-1, keepdim=True)
+    lse = (top + total.log()).squeeze(-1)
+    nll = lse - picked
+    loss = (1.0 - eps - eps_i) * nll
+    if eps:
+        loss = loss + eps_i * (vocab * lse - summed)
+    return p.div_(total), loss, nll
+
+
+def _piece_gradient_(p: torch.Tensor, target: torch.Tensor, on_p: torch.Tensor, flat: torch.Tensor | None,
+                     on_target: torch.Tensor) -> torch.Tensor:
+    """Turn a piece of softmax p into the gradient on_p * p - flat - on_target * onehot(target), in place
+    (flat None: no smoothing, nothing to subtract).
+
+    Shape: p (n, V); target, on_p, flat, on_target (n,) -> p
+    """
+    p.mul_(on_p.unsqueeze(-1))
+    if flat is not None:
+        p.sub_(flat.unsqueeze(-1))
+    return p.scatter_add_(-1, target.unsqueeze(-1), -on_target.unsqueeze(-1))
+
+
 class _SmoothedCrossEntropy(torch.autograd.Function):
     """Label-smoothed cross-entropy of logits, piece by piece, with its gradient written out.
 
@@ -51,16 +85,9 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         rows = max(1, _CHUNK_BYTES // (4 * vocab))
         probs, losses, nlls = [], [], []
         for x, tgt in zip(logits.split(rows), target.split(rows)):
-            x = x.float()  # fp32 sums whatever the logits' dtype (bf16 autocast); a view for fp32 logits
-            top = x.amax(dim=-1, keepdim=True)
-            p = torch.sub(x, top).exp_()
-            total = p.sum(dim=-1, keepdim=True)
-            probs.append(p.div_(total))
-            lse = (top + total.log()).squeeze(-1)
-            nll = lse - x.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
-            loss = (1.0 - eps - eps_i) * nll
-            if eps:
-                loss = loss + eps_i * (vocab * lse - x.sum(dim=-1))
+            # fp32 sums whatever the logits' dtype (bf16 autocast); x is a view for fp32 logits: not in place
+            p, loss, nll = _piece_loss(x.float(), tgt, eps, eps_i, in_place=False)
+            probs.append(p)
             losses.append(loss)
             nlls.append(nll)
         loss, nll = torch.cat(losses), torch.cat(nlls)
@@ -84,11 +111,8 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         start = 0
         for p in probs:  # each piece of p becomes that piece of the gradient, in place
             end = start + p.size(0)
-            p.mul_(on_p[start:end].unsqueeze(-1))
-            if ctx.eps_i:
-                p.sub_(flat[start:end].unsqueeze(-1))
-            p.scatter_add_(-1, target[start:end].unsqueeze(-1), -on_target[start:end].unsqueeze(-1))
-            grad[start:end] = p
+            grad[start:end] = _piece_gradient_(p, target[start:end], on_p[start:end],
+                                               flat[start:end] if ctx.eps_i else None, on_target[start:end])
             start = end
         return grad, None, None, None
 
@@ -122,32 +146,20 @@ class _ProjectedSmoothedCrossEntropy(torch.autograd.Function):
         loss, nll = hidden.new_empty(n, dtype=torch.float32), hidden.new_empty(n, dtype=torch.float32)
         grad_h = torch.empty_like(h) if need_grad else None
         grad_w = torch.zeros(weight.shape, device=weight.device) if need_grad else None  # fp32 accumulator
+        # d(loss)/d(logits) of a row is on_p * (p - eps_i - (1 - eps - eps_i) * onehot): 0 for ignored rows
+        on_p = keep.float() if keep is not None else hidden.new_ones(n, dtype=torch.float32)
         for start in range(0, n, rows):
             end = min(start + rows, n)
-            x, tgt = buf[: end - start], target[start:end].unsqueeze(-1)
+            x, tgt = buf[: end - start], target[start:end]
             if dtype == torch.float32:
                 torch.mm(h[start:end], w.t(), out=x)
             else:
                 x.copy_(h[start:end] @ w.t())  # bf16 product, fp32 softmax: as autocast's linear then .float()
-            top = x.amax(dim=-1, keepdim=True)
-            picked = x.gather(-1, tgt).squeeze(-1)
-            summed = x.sum(dim=-1) if eps else None
-            p = x.sub_(top).exp_()
-            total = p.sum(dim=-1, keepdim=True)
-            lse = (top + total.log()).squeeze(-1)
-            nll[start:end] = lse - picked
-            loss[start:end] = (1.0 - eps - eps_i) * nll[start:end]
-            if eps:
-                loss[start:end] += eps_i * (vocab * lse - summed)
+            p, loss[start:end], nll[start:end] = _piece_loss(x, tgt, eps, eps_i, in_place=True)
             if not need_grad:
                 continue
-            g = p.div_(total)
-            if eps_i:
-                g.sub_(eps_i)
-            g.scatter_add_(-1, tgt, g.new_full(tgt.shape, -(1.0 - eps - eps_i)))
-            if keep is not None:
-                g.mul_(keep[start:end].unsqueeze(-1))
-            g = g.to(dtype)
+            g = _piece_gradient_(p, tgt, on_p[start:end], eps_i * on_p[start:end] if eps_i else None,
+                                 (1.0 - eps - eps_i) * on_p[start:end]).to(dtype)
             torch.mm(g, w, out=grad_h[start:end])
             if dtype == torch.float32:
                 grad_w.addmm_(g.t(), h[start:end])
