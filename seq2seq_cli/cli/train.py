@@ -129,7 +129,7 @@ def _run_options(f: Any) -> Any:
         _opt("--no-epoch-checkpoints", name="no_epoch_checkpoints", is_flag=True),
         _opt("--no-save", name="no_save", is_flag=True), _opt("--patience", name="patience", type=int),
         _opt("--max-skipped-updates", name="max_skipped_updates", type=int),
-        _opt("--best-checkpoint-metric", name="best_checkpoint_metric", type=click.Choice(["loss", "bleu"])),
+        _opt("--best-checkpoint-metric", name="best_checkpoint_metric", type=click.Choice(["loss", "nll_loss", "bleu"])),
         _opt("--maximize-best-checkpoint-metric", name="maximize_best_checkpoint_metric", is_flag=True),
         _opt("--validate-interval", name="validate_interval", type=int),
         _opt("--validate-interval-updates", name="validate_interval_updates", type=int),

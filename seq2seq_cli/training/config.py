@@ -77,7 +77,9 @@ class TrainConfig:
     max_skipped_updates: int = _f(10, "stop after N updates in a row skipped for a non-finite loss or gradient or "
                                       "an out-of-memory batch (0: never stop)")
     patience: int = _f(-1, "stop after N validations without improvement (-1: off)")
-    best_checkpoint_metric: Literal["loss", "bleu"] = _f("loss", "validation metric that picks checkpoint_best.pt")
+    best_checkpoint_metric: Literal["loss", "nll_loss", "bleu"] = _f(
+        "loss", "validation metric that picks checkpoint_best.pt (nll_loss: the cross-entropy alone, without label "
+                "smoothing or an auxiliary CTC term)")
     maximize_best_checkpoint_metric: bool = _f(False, "higher is better (implied for bleu)")
 
     validate_interval: int = _f(1, "validate every N epochs")

@@ -290,6 +290,22 @@ def test_skip_invalid_size_inputs(runner, data_dir, tmp_path):
     assert "train: skipped" in result.stderr and "valid: skipped" in result.stderr
 
 
+def test_nll_loss_picks_the_best_checkpoint(runner, data_dir, tmp_path):
+    # nll_loss is minimized (its running minimum is logged as best_nll_loss) and picks checkpoint_best.pt;
+    # maximized, the first validation stays the best, as the falling nll never beats it.
+    for name, extra in (("min", ()), ("max", ("--maximize-best-checkpoint-metric",))):
+        ok(train(runner, data_dir, tmp_path / name, "--max-epoch", 4, "--label-smoothing", 0.3,
+                 "--best-checkpoint-metric", "nll_loss", *extra))
+        valid = tagged(read_log(tmp_path / name), "valid")
+        assert len(valid) == 4 and "best_loss" not in valid[0]
+        pick = max if extra else min
+        assert [r["best_nll_loss"] for r in valid] == [pick(r["nll_loss"] for r in valid[:i + 1])
+                                                      for i in range(len(valid))]
+        best = pick(valid, key=lambda r: r["nll_loss"])
+        assert load_checkpoint(tmp_path / name / "checkpoint_best.pt")["train"]["num_updates"] == best["num_updates"]
+    assert valid[-1]["best_nll_loss"] == valid[0]["nll_loss"] > valid[-1]["nll_loss"]
+
+
 def test_eval_bleu_picks_the_best_checkpoint(runner, data_dir, tmp_path):
     common = ["--max-epoch", 20, "--lr", 0.01, "--dropout", 0, "--validate-interval", 10, "--eval-bleu",
               "--no-epoch-checkpoints"]
