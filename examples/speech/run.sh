@@ -9,7 +9,7 @@
 # Everything goes under $OUT (default runs/speech). Steps already done (a synthesized language, a DATA_DIR) are
 # skipped on a second run. THREADS (default 2) CPU threads for synthesis, training and decoding. TRAIN, VALID,
 # TEST (6000, 100, 300: the recipe) shrink the corpus for a smoke run. ST_FROM_ASR=0 trains speech translation from
-# scratch instead of from the recognition checkpoint. PRECISION=bf16 trains with bf16 autocast: 1.5x the updates
+# scratch instead of from the recognition checkpoint. PRECISION=bf16 trains with bf16 autocast: 1.6x the updates
 # on a CPU with AVX-512 BF16 (same losses to 3 decimals), but many times slower without it; the default is fp32.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -7,12 +7,14 @@ have their own flags, every other field goes through `--model-opt KEY=VALUE` (ap
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
 import click
 
 from seq2seq_cli.cli.options import device_options, progress_option, user_dir_option
+from seq2seq_cli.config import field_types
 from seq2seq_cli.training.config import TrainConfig
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -36,6 +38,13 @@ def _help(name: str) -> str:
     if isinstance(default, (tuple, list)) or default is None or default is False:
         return f.metadata["help"]
     return f"{f.metadata['help']} [default: {default}]"
+
+
+def _choice(name: str) -> click.Choice:
+    """The choices of TrainConfig field `name`, from its Literal type (optionally `| None`): listed once, there."""
+    tp = field_types(TrainConfig)[name]
+    literal = next(a for a in (tp, *typing.get_args(tp)) if typing.get_origin(a) is typing.Literal)
+    return click.Choice(list(typing.get_args(literal)))
 
 
 def _opt(*decls: str, name: str, **kwargs: Any):
@@ -129,7 +138,7 @@ def _run_options(f: Any) -> Any:
         _opt("--no-epoch-checkpoints", name="no_epoch_checkpoints", is_flag=True),
         _opt("--no-save", name="no_save", is_flag=True), _opt("--patience", name="patience", type=int),
         _opt("--max-skipped-updates", name="max_skipped_updates", type=int),
-        _opt("--best-checkpoint-metric", name="best_checkpoint_metric", type=click.Choice(["loss", "nll_loss", "bleu"])),
+        _opt("--best-checkpoint-metric", name="best_checkpoint_metric", type=_choice("best_checkpoint_metric")),
         _opt("--maximize-best-checkpoint-metric", name="maximize_best_checkpoint_metric", is_flag=True),
         _opt("--validate-interval", name="validate_interval", type=int),
         _opt("--validate-interval-updates", name="validate_interval_updates", type=int),
@@ -144,8 +153,8 @@ def _run_options(f: Any) -> Any:
         _opt("--reset-meters", name="reset_meters", is_flag=True),
         _opt("--seed", name="seed", type=int), _opt("--compile", name="compile", is_flag=True),
         _opt("--distributed-world-size", name="distributed_world_size", type=int, metavar="N"),
-        _opt("--ddp-backend", name="ddp_backend", type=click.Choice(["nccl", "gloo", "mpi"])),
-        _opt("--log-format", name="log_format", type=click.Choice(["simple", "json"])),
+        _opt("--ddp-backend", name="ddp_backend", type=_choice("ddp_backend")),
+        _opt("--log-format", name="log_format", type=_choice("log_format")),
         _opt("--log-interval", name="log_interval", type=int),
     ]
     for opt in reversed(opts):
