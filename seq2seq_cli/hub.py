@@ -22,7 +22,7 @@ __all__ = ["Hypothesis", "Translator", "load"]
 
 
 def load(path: str | Path, device: str = "cpu", precision: str = "fp32", threads: int | None = None,
-         user_dir: str | Path | None = None, **kwargs: Any) -> Translator:
+         user_dir: str | Path | None = None, lm_path: str | Path | None = None, **kwargs: Any) -> Translator:
     """Load a checkpoint (or a ':'-separated ensemble) for translation.
 
     Args:
@@ -31,6 +31,7 @@ def load(path: str | Path, device: str = "cpu", precision: str = "fp32", threads
         precision: fp32, bf16 (CPU or CUDA), fp16 (CUDA) or int8 (CPU; see `decoding.quantize`).
         threads: torch CPU threads (None: leave torch's setting).
         user_dir: a plugin module or package to import first (models, strategies), as --user-dir.
+        lm_path: a language model checkpoint to fuse with the model (as --lm-path; pass lm_weight= to translate()).
 
     Raises:
         CheckpointError: missing, damaged or incompatible checkpoint; DeviceError: unavailable device/precision.
@@ -46,4 +47,4 @@ def load(path: str | Path, device: str = "cpu", precision: str = "fp32", threads
 
         import_user_dir(user_dir)
     set_threads(threads)
-    return Translator.load(path, device, precision)
+    return Translator.load(path, device, precision, lm_path)

@@ -117,6 +117,7 @@ TOKENIZERS = Registry("tokenizer", "seq2seq_cli.tokenizers", "seq2seq_cli.tokeni
 MODELS = Registry("model", "seq2seq_cli.models", "seq2seq_cli.models.base:Seq2SeqModel", {
     "transformer": "seq2seq_cli.models.transformer",
     "s2t_transformer": "seq2seq_cli.models.s2t_transformer",
+    "transformer_lm": "seq2seq_cli.models.transformer_lm",
 })
 # An arch is a named preset: a function returning (model name, {config field: value}), as fairseq's --arch.
 ARCHS = Registry("arch", "seq2seq_cli.archs", None, {
@@ -127,6 +128,8 @@ ARCHS = Registry("arch", "seq2seq_cli.archs", None, {
     "s2t_transformer": "seq2seq_cli.models.s2t_transformer",
     "s2t_transformer_s": "seq2seq_cli.models.s2t_transformer",
     "s2t_transformer_xs": "seq2seq_cli.models.s2t_transformer",
+    "transformer_lm": "seq2seq_cli.models.transformer_lm",
+    "transformer_lm_small": "seq2seq_cli.models.transformer_lm",
 }, needs_config=False)
 DECODING = Registry("decoding strategy", "seq2seq_cli.decoding", "seq2seq_cli.decoding.base:DecodingStrategy", {
     "greedy": "seq2seq_cli.decoding.greedy",

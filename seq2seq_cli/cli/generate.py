@@ -35,6 +35,9 @@ def decoding_options(f: F) -> F:
         click.option("--path", required=True, metavar="FILE[:FILE...]",
                      help="Checkpoint to decode with; several separated by ':' decode as an ensemble (probabilities "
                           "averaged)."),
+        click.option("--lm-path", default=None, metavar="FILE",
+                     help="A language model checkpoint (--arch transformer_lm, trained on the target language with "
+                          "the model's target tokenizer) fused with the model's scores, weighted by --lm-weight."),
         click.option("--strategy", default=None, metavar="NAME",
                      help=f"Decoding strategy: greedy, beam, sampling, or a plugin's  "
                           f"[default: {_GENERATE['strategy'].default}]."),

@@ -26,7 +26,7 @@ def _path(**kw: Any) -> click.Path:
 
 @click.command()
 @click.option("-s", "--source-lang", required=True, help=_help("source_lang"))
-@click.option("-t", "--target-lang", required=True, help=_help("target_lang"))
+@click.option("-t", "--target-lang", help=_help("target_lang"))
 @click.option("--trainpref", metavar="PREFIX", help=_help("trainpref"))
 @click.option("--validpref", metavar="PREFIX[,PREFIX...]", help=_help("validpref"))
 @click.option("--testpref", metavar="PREFIX[,PREFIX...]", help=_help("testpref"))
@@ -49,6 +49,7 @@ def _path(**kw: Any) -> click.Path:
 @click.option("--eos-token", help=_help("eos_token"))
 @click.option("--unk-token", help=_help("unk_token"))
 @click.option("--max-length", type=int, metavar="TOKENS", help=_help("max_length"))
+@click.option("--only-source", is_flag=True, default=None, help=_help("only_source"))
 @click.option("--audio", is_flag=True, default=None, help=_help("audio"))
 @click.option("--force", is_flag=True, default=None, help=_help("force"))
 @progress_option
@@ -56,8 +57,8 @@ def _path(**kw: Any) -> click.Path:
 def preprocess(no_progress: bool, **flags: Any) -> None:
     """Train a tokenizer and binarize parallel text into a DATA_DIR (fairseq-preprocess's flags).
 
-    Reads PREFIX.SRC and PREFIX.TGT for each prefix; writes --destdir atomically (nothing appears there until
-    the run succeeds).
+    Reads PREFIX.SRC and PREFIX.TGT for each prefix (PREFIX.SRC alone with --only-source: a language model's
+    text); writes --destdir atomically (nothing appears there until the run succeeds).
     """
     from seq2seq_cli.data.preprocess import PreprocessConfig, run_preprocess
 

@@ -7,6 +7,7 @@ still the reference's line i.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
 from seq2seq_cli.data.indexed import IndexedDatasetWriter
-from seq2seq_cli.data.text import read_pair_chunks
+from seq2seq_cli.data.text import read_chunks, read_pair_chunks
 from seq2seq_cli.tokenization.base import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -45,31 +46,46 @@ class SplitResult:
 
 def binarize_split(split: _Split, src_lang: str, tgt_lang: str, tokenizers: dict[str, Tokenizer], out: Path,
                    max_length: int | None, filter_pairs: bool, progress: bool) -> SplitResult:
-    """Encode `split` (its src/tgt files) with the tokenizer of each language into out/{split}.{lang}.bin/.idx."""
+    """Encode `split` (its src/tgt files) with the tokenizer of each language into out/{split}.{lang}.bin/.idx.
+
+    With src_lang == tgt_lang (`preprocess --only-source`) the one file is encoded and written once, and its
+    sentences are filtered as pairs of a sentence with itself.
+    """
     src_tok, tgt_tok = tokenizers[src_lang], tokenizers[tgt_lang]
+    mono = src_lang == tgt_lang
     dropped = {"empty_side": 0, "longer_than_max_length": 0}
     bar = progress_bar(split.pairs, f"binarize {split.name}", "sent", progress)
     with IndexedDatasetWriter(out / f"{split.name}.{src_lang}", id_bound(src_tok)) as src_out, \
-            IndexedDatasetWriter(out / f"{split.name}.{tgt_lang}", id_bound(tgt_tok)) as tgt_out, bar:
-        for src_lines, tgt_lines in read_pair_chunks(split.src, split.tgt, CHUNK_LINES):
-            src_ids, tgt_ids = src_tok.encode_batch(src_lines), tgt_tok.encode_batch(tgt_lines)
+            (contextlib.nullcontext(src_out) if mono else
+             IndexedDatasetWriter(out / f"{split.name}.{tgt_lang}", id_bound(tgt_tok))) as tgt_out, bar:
+        chunks = ((lines, lines) for lines in read_chunks(split.src, CHUNK_LINES)) if mono else \
+            read_pair_chunks(split.src, split.tgt, CHUNK_LINES)
+        for src_lines, tgt_lines in chunks:
+            src_ids = src_tok.encode_batch(src_lines)
+            tgt_ids = src_ids if mono else tgt_tok.encode_batch(tgt_lines)
             if filter_pairs:
                 src_ids, tgt_ids = filter_pairs_by_length(src_ids, tgt_ids, max_length, dropped)
             src_out.add_batch(src_ids)
-            tgt_out.add_batch(tgt_ids)
+            if not mono:
+                tgt_out.add_batch(tgt_ids)
             bar.update(len(src_lines))
     kept = src_out.num_sentences
     meta = {"sentences": kept, "tokens": {src_lang: src_out.num_tokens, tgt_lang: tgt_out.num_tokens},
             "inputs": {src_lang: str(split.src), tgt_lang: str(split.tgt)}}
-    logger.info("%s: %s sentences, %s %s tokens, %s %s tokens", split.name, f"{kept:,}", f"{src_out.num_tokens:,}",
-                src_lang, f"{tgt_out.num_tokens:,}", tgt_lang)
+    if mono:
+        logger.info("%s: %s sentences, %s %s tokens", split.name, f"{kept:,}", f"{src_out.num_tokens:,}", src_lang)
+    else:
+        logger.info("%s: %s sentences, %s %s tokens, %s %s tokens", split.name, f"{kept:,}",
+                    f"{src_out.num_tokens:,}", src_lang, f"{tgt_out.num_tokens:,}", tgt_lang)
     filtering: dict[str, Any] = {}
     if filter_pairs:
         filtering = {"input_pairs": split.pairs, "kept_pairs": kept, "dropped": dropped, "max_length": max_length}
         limit = f"--max-length {max_length}" if max_length else "--max-length (not set)"
-        logger.info("%s filter: kept %s of %s pairs; dropped %s with an empty side, %s with a side longer than %s "
-                    "tokens", split.name, f"{kept:,}", f"{split.pairs:,}", f"{dropped['empty_side']:,}",
-                    f"{dropped['longer_than_max_length']:,}", limit)
+        unit, empty, longer = ("lines", "empty", "longer") if mono else \
+            ("pairs", "with an empty side", "with a side longer")
+        logger.info("%s filter: kept %s of %s %s; dropped %s %s, %s %s than %s tokens", split.name, f"{kept:,}",
+                    f"{split.pairs:,}", unit, f"{dropped['empty_side']:,}", empty,
+                    f"{dropped['longer_than_max_length']:,}", longer, limit)
     return SplitResult(meta, {**src_out.checksums, **tgt_out.checksums}, filtering)
 
 

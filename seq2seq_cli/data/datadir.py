@@ -46,15 +46,18 @@ class DataDir:
         self.tgt_lang: str = self.meta["langs"]["tgt"]
         self.joined: bool = bool(self.meta["joined"])
         self.splits: list[str] = list(self.meta["splits"])
+        # `preprocess --only-source`: one language (src == tgt), one file a split, for a language model
+        self.monolingual: bool = bool(self.meta.get("monolingual", False))
         self._tokenizers: dict[str, Tokenizer] = {}  # by file name, so a joined tokenizer is one object
 
     @property
     def langs(self) -> list[str]:
-        return [self.src_lang, self.tgt_lang]
+        """The languages held, source first (one for a monolingual DATA_DIR)."""
+        return list(dict.fromkeys([self.src_lang, self.tgt_lang]))
 
     def _check_lang(self, lang: str) -> None:
         if lang not in self.langs:
-            raise DataError(f"{self.path}: no language {lang!r}; it holds {self.src_lang} and {self.tgt_lang}")
+            raise DataError(f"{self.path}: no language {lang!r}; it holds {' and '.join(self.langs)}")
 
     def tokenizer_file(self, lang: str) -> Path:
         """The tokenizer.json file of `lang` (the same file for both languages when joined)."""

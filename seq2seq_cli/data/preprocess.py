@@ -31,7 +31,7 @@ from seq2seq_cli.config import to_dict
 from seq2seq_cli.data import binarize
 from seq2seq_cli.data.datadir import (FORMAT_VERSION, META_FILE, check_destination, publish, seal_meta,
                                       staging_dir)
-from seq2seq_cli.data.text import check_parallel, read_sampled_lines, sample_indices
+from seq2seq_cli.data.text import check_parallel, count_lines, read_sampled_lines, sample_indices
 from seq2seq_cli.errors import ConfigError, DataError
 from seq2seq_cli.registry import TOKENIZERS
 from seq2seq_cli.tokenization.base import Tokenizer
@@ -50,7 +50,8 @@ class PreprocessConfig:
     """Everything `seq2seq preprocess` needs (flag names are fairseq's where fairseq has the flag)."""
 
     source_lang: str | None = _opt(None, "Source language: the suffix of the source text files.")
-    target_lang: str | None = _opt(None, "Target language: the suffix of the target text files.")
+    target_lang: str | None = _opt(None, "Target language: the suffix of the target text files (required unless "
+                                         "--only-source).")
     trainpref: str | None = _opt(None, "Training file prefix: PREFIX.{src,tgt}.")
     validpref: str | None = _opt(None, "Validation prefix(es), comma-separated: valid, valid1, valid2, ...")
     testpref: str | None = _opt(None, "Test prefix(es), comma-separated: test, test1, ...")
@@ -76,6 +77,9 @@ class PreprocessConfig:
     eos_token: str | None = _opt(None, "Name of the end-of-sentence token [default: </s>].")
     unk_token: str | None = _opt(None, "Name of the unknown token [default: <unk>].")
     max_length: int | None = _opt(None, "Drop training pairs with a side longer than this many tokens.")
+    only_source: bool = _opt(False, "Monolingual text for a language model (`--arch transformer_lm`): read "
+                                    "PREFIX.SRC only, with no -t; --srcdict reuses another model's target "
+                                    "tokenizer, so that the LM can be fused with it (generate --lm-path).")
     audio: bool = _opt(False, "The source side is speech: each prefix names a TSV manifest PREFIX.tsv (columns id, "
                               "audio, n_frames, tgt_text; docs/speech.md); needs the `speech` extra.")
     force: bool = _opt(False, "Replace --destdir if it already holds data.")
@@ -113,6 +117,8 @@ def run_preprocess(cfg: PreprocessConfig) -> Path:
         UnknownComponentError: --tokenizer names no registered tokenizer.
         DataError: a missing, non-UTF-8 or misaligned input file.
     """
+    if cfg.audio and cfg.only_source:
+        raise ConfigError("--only-source reads text for a language model; it does not combine with --audio")
     if cfg.audio:
         from seq2seq_cli.speech.preprocess import run_audio_preprocess
 
@@ -123,7 +129,8 @@ def run_preprocess(cfg: PreprocessConfig) -> Path:
     splits = _resolve_splits(cfg)
     check_destination(cfg.destdir, cfg.force, [p for s in splits for p in (s.src, s.tgt)])
     for split in splits:  # one streaming pass per file: exists, UTF-8, line counts agree
-        split.pairs = check_parallel(split.src, split.tgt, split.flag)
+        split.pairs = count_lines(split.src, split.flag) if cfg.only_source else \
+            check_parallel(split.src, split.tgt, split.flag)
     meta = write_datadir(cfg, lambda staging: _build(cfg, splits, plans, staging))
     logger.info("wrote %s (%s) in %.1f s", cfg.destdir, ", ".join(meta["splits"]), time.perf_counter() - start)
     return cfg.destdir
@@ -150,9 +157,11 @@ def write_datadir(cfg: PreprocessConfig, build: Callable[[Path], dict[str, Any]]
 
 
 def _validate(cfg: PreprocessConfig) -> None:
-    if not cfg.source_lang or not cfg.target_lang:
+    if cfg.only_source:
+        _validate_monolingual(cfg)
+    elif not cfg.source_lang or not cfg.target_lang:
         raise ConfigError("both -s/--source-lang and -t/--target-lang are required")
-    if cfg.source_lang == cfg.target_lang:
+    elif cfg.source_lang == cfg.target_lang:
         raise ConfigError(f"-s/--source-lang and -t/--target-lang are both {cfg.source_lang!r}; they must differ")
     if not (cfg.trainpref or cfg.validpref or cfg.testpref):
         raise ConfigError("nothing to preprocess: give --trainpref, --validpref and/or --testpref")
@@ -166,10 +175,22 @@ def _validate(cfg: PreprocessConfig) -> None:
         raise ConfigError("--joined-dictionary uses one dictionary: give --srcdict or --tgtdict, not both")
 
 
+def _validate_monolingual(cfg: PreprocessConfig) -> None:
+    """--only-source: one language (-s), so no target-side flag applies."""
+    if not cfg.source_lang:
+        raise ConfigError("--only-source needs -s/--source-lang: the suffix of the text files (PREFIX.LANG)")
+    for flag, value in (("-t/--target-lang", cfg.target_lang), ("--tgtdict", cfg.tgtdict),
+                        ("--joined-dictionary", cfg.joined_dictionary)):
+        if value:
+            raise ConfigError(f"--only-source writes one language ({cfg.source_lang}); drop {flag}")
+
+
 def _plan_tokenizers(cfg: PreprocessConfig) -> list[TokenizerPlan]:
     """Decide which tokenizer serves which language; checks the tokenizer name early when one is trained."""
     src, tgt = cfg.source_lang, cfg.target_lang
-    if cfg.tokenizer_path or cfg.joined_dictionary:
+    if cfg.only_source:
+        plans = [TokenizerPlan([src], f"tokenizer.{src}.json", cfg.tokenizer_path or cfg.srcdict)]
+    elif cfg.tokenizer_path or cfg.joined_dictionary:
         if cfg.tokenizer_path and not cfg.joined_dictionary:
             logger.info("--tokenizer-path: one tokenizer for both languages (a joined dictionary)")
         plans = [TokenizerPlan([src, tgt], "tokenizer.json", cfg.tokenizer_path or cfg.srcdict or cfg.tgtdict)]
@@ -211,8 +232,10 @@ def _resolve_splits(cfg: PreprocessConfig) -> list[SplitInput]:
         for i, prefix in enumerate(names):
             if not prefix:
                 raise ConfigError(f"{flag} {prefixes!r}: empty prefix in the list")
-            splits.append(SplitInput(base if i == 0 else f"{base}{i}", flag, Path(f"{prefix}.{cfg.source_lang}"),
-                                     Path(f"{prefix}.{cfg.target_lang}")))
+            src = Path(f"{prefix}.{cfg.source_lang}")
+            # --only-source: the one file is both sides of the split (written once: binarize.binarize_split)
+            tgt = src if cfg.only_source else Path(f"{prefix}.{cfg.target_lang}")
+            splits.append(SplitInput(base if i == 0 else f"{base}{i}", flag, src, tgt))
     return splits
 
 
@@ -225,7 +248,8 @@ def _build(cfg: PreprocessConfig, splits: list[SplitInput], plans: list[Tokenize
         files[plan.file] = binarize.write_text(out / plan.file, plan.tokenizer.to_json())
     by_lang = {lang: plan for plan in plans for lang in plan.langs}
     tokenizers = {lang: plan.tokenizer for lang, plan in by_lang.items()}
-    results = {split.name: binarize.binarize_split(split, cfg.source_lang, cfg.target_lang, tokenizers, out,
+    tgt_lang = cfg.source_lang if cfg.only_source else cfg.target_lang
+    results = {split.name: binarize.binarize_split(split, cfg.source_lang, tgt_lang, tokenizers, out,
                                                    max_length=cfg.max_length, filter_pairs=split.name == "train",
                                                    progress=cfg.progress)
                for split in splits}
@@ -240,10 +264,11 @@ def datadir_meta(cfg: PreprocessConfig, joined: bool, tokenizers: dict[str, Any]
     (the tokenizer files' checksums) gains the splits' files."""
     for result in results.values():
         files.update(result.checksums)
+    mono = {"monolingual": True} if cfg.only_source else {}  # langs src == tgt: one language, one file a split
     return {
         "format_version": FORMAT_VERSION, "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "langs": {"src": cfg.source_lang, "tgt": cfg.target_lang},
+        "langs": {"src": cfg.source_lang, "tgt": cfg.target_lang or cfg.source_lang}, **mono,
         "joined": joined, "tokenizers": tokenizers,
         "splits": {name: result.meta for name, result in results.items()},
         "filtering": {"train": results["train"].filtering} if "train" in results else {},
@@ -262,7 +287,9 @@ def _get_tokenizer(cfg: PreprocessConfig, plan: TokenizerPlan, train: SplitInput
         return tokenizer
     assert train is not None  # _plan_tokenizers checked --trainpref
     if train.pairs == 0:
-        raise DataError(f"{train.src} and {train.tgt} are empty (--trainpref): nothing to train the tokenizer on")
+        files = str(train.src) if cfg.only_source else f"{train.src} and {train.tgt}"
+        raise DataError(f"{files} {'is' if cfg.only_source else 'are'} empty (--trainpref): nothing to train the "
+                        "tokenizer on")
     indices = sample_indices(train.pairs, cfg.tokenizer_train_lines, cfg.seed) if cfg.tokenizer_train_lines else None
     used = len(indices) if indices is not None else train.pairs
     files = [train.src if lang == cfg.source_lang else train.tgt for lang in plan.langs]

@@ -72,6 +72,13 @@ def check_parallel(src: Path, tgt: Path, flag: str | None = None) -> int:
     return n_src
 
 
+def read_chunks(path: Path, chunk_lines: int) -> Iterator[list[str]]:
+    """The file's lines in chunks of up to `chunk_lines`."""
+    lines = read_lines(path)
+    while chunk := [line for _, line in zip(range(chunk_lines), lines)]:
+        yield chunk
+
+
 def read_pair_chunks(src: Path, tgt: Path, chunk_lines: int) -> Iterator[tuple[list[str], list[str]]]:
     """(source lines, target lines) in aligned chunks of up to `chunk_lines` pairs."""
     src_it, tgt_it = read_lines(src), read_lines(tgt)

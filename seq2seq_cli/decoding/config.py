@@ -3,7 +3,8 @@ the resolution of `--strategy NAME` plus options into a strategy instance.
 
 Options are split by owner: a strategy's `Config` holds what its `step()` needs (beam size, top-k, ...); the loop's
 `SearchConfig` holds what applies to every strategy (n-best, length penalty and limits, unk penalty, n-gram
-blocking, temperature; the CTC weight of joint decoding, ESPnet's), as fairseq's SequenceGenerator does. Names and
+blocking, temperature; the CTC weight of joint decoding, ESPnet's; the LM weight of shallow fusion), as fairseq's
+SequenceGenerator does. Names and
 defaults are fairseq's.
 
 No torch import here: the CLI reads these defaults for its help text.
@@ -38,6 +39,9 @@ class SearchConfig:
     ctc_weight: float = field(default=0.0, metadata={
         "help": "joint CTC/attention decoding of a speech model with a CTC head: weight of the CTC prefix score "
                 "(0: the decoder alone)"})
+    lm_weight: float = field(default=0.0, metadata={
+        "help": "shallow fusion: weight of the --lm-path language model's log-probabilities, added to the "
+                "model's scores (0: no LM)"})
 
     def __post_init__(self) -> None:
         for name, low in (("nbest", 1), ("max_len_b", 0), ("min_len", 0), ("no_repeat_ngram_size", 0)):
@@ -49,6 +53,8 @@ class SearchConfig:
             raise ConfigError(f"--temperature {self.temperature}: must be greater than 0")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ConfigError(f"--ctc-weight {self.ctc_weight}: must be in [0, 1]")
+        if not self.lm_weight >= 0.0:
+            raise ConfigError(f"--lm-weight {self.lm_weight}: must not be negative")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class GenerateConfig:
     """One `seq2seq generate` (or `interactive`) run: what to decode, how, and how to print it."""
 
     path: str = field(metadata={"help": "checkpoint file(s); several separated by ':' decode as an ensemble"})
+    lm_path: str | None = field(default=None, metadata={
+        "help": "a language model checkpoint (transformer_lm) fused with the model in beam search (--lm-weight)"})
     data_dir: Path | None = field(default=None, metadata={"help": "DATA_DIR to decode a subset of, with references"})
     gen_subset: str = field(default="test", metadata={"help": "split of DATA_DIR to decode"})
     input: Path | None = field(default=None, metadata={"help": "raw source text, one sentence a line (None: stdin)"})

@@ -109,6 +109,9 @@ class CT2Engine:
         if cfg.ctc_weight:
             raise ConfigError(f"--ctc-weight {cfg.ctc_weight}: an exported CTranslate2 model is a text model "
                               "without a CTC head")
+        if cfg.lm_weight:
+            raise ConfigError(f"--lm-weight {cfg.lm_weight}: an exported CTranslate2 model decodes without a "
+                              "language model; decode a .pt checkpoint with --lm-path")
         suppress = [[self.tgt_vocab[i]] for i in never_generated(self.specials)]
         opts: dict[str, Any] = dict(
             length_penalty=cfg.lenpen, patience=1.0, min_decoding_length=cfg.min_len, return_end_token=True,

@@ -12,7 +12,8 @@ hypothesis the CTC part telescopes to w * log p_ctc(hypothesis), so a hypothesis
 does not contain, or stops before the audio ends, scores low: the attention decoder's loops end.
 
 Only the attention decoder's best `prebeam` tokens of each row (ESPnet's pre-beam: 1.5 x the beam) and EOS get a
-CTC score; every other token is -inf. The prefix recursion runs over the encoder frames, so its cost per step is
+CTC score; every other token is -inf. With a language model (`--lm-path`, lm_fusion.py) the pre-beam ranks by
+(1 - w) * log p_att + W * log p_lm, as ESPnet's ranks by all its full scorers. The prefix recursion runs over the encoder frames, so its cost per step is
 O(frames x rows x prebeam), small beside the decoder.
 
 The scorer is a wrapper with the `Ensemble` interface, so the search loop needs no special case: its CTC
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 
 from seq2seq_cli.decoding.ensemble import Ensemble
+from seq2seq_cli.decoding.lm_fusion import LMFusion
 from seq2seq_cli.decoding.sampling import Sampling
 from seq2seq_cli.errors import ConfigError
 from seq2seq_cli.models.base import EncoderOut, IncrementalState
@@ -146,24 +148,31 @@ class CTCPrefixEnsemble:
 
         Shape: tgt_in (N, L), BOS first -> (N, V)
         """
-        att = self.inner.next_lprobs(tgt_in, encs[:-1], states[:-1] if states is not None else None, temperature)
+        inner_states = states[:-1] if states is not None else None
+        if isinstance(self.inner, LMFusion):  # (1 - w) weights the decoder alone; the LM keeps its own weight
+            att, fused = self.inner.score_parts(tgt_in, encs[:-1], inner_states, temperature)
+        else:
+            att, fused = self.inner.next_lprobs(tgt_in, encs[:-1], inner_states, temperature), None
+        w = self.weight
+        # What the pre-beam ranks, and what the CTC gain is added to: (1 - w) att, plus W lm with an LM (ESPnet's
+        # pre-beam by the full scorers), so that the LM can bring in a token the decoder alone ranks too low.
+        base = (1 - w) * att if fused is None else (1 - w) * att + fused
         x = encs[-1].out.transpose(0, 1)  # (T, N, V)
         lengths = (~encs[-1].src_pad_mask).sum(dim=1).clamp(min=1)
         own = states[-1] if states is not None else None
         state = self._prefix_state(tgt_in, x, own)
-        ranked = att.clone()
+        ranked = (att if fused is None else base).clone()  # att: (1 - w) att ranks the same, but not at w = 1
         for token in {self.blank, self.pad, self.eos}:  # never a candidate label; EOS is scored on its own
             ranked[:, token] = NEG_INF
         cand = ranked.topk(min(self.prebeam, att.size(1)), dim=1).indices  # (N, C)
         psi, r = extend(state, x, cand, self.blank, first=tgt_in.size(1) == 1)
-        w = self.weight
         # A dead row (psi -inf: a prefix CTC cannot emit) stays -inf rather than becoming -inf - -inf = NaN.
         alive = state.psi.ne(NEG_INF)
         gain = (psi - state.psi.unsqueeze(1)).masked_fill(~alive.unsqueeze(1), NEG_INF)
         eos_gain = (full_scores(state, lengths) - state.psi).masked_fill(~alive, NEG_INF)
         joint = torch.full_like(att, NEG_INF)
-        joint.scatter_(1, cand, (1 - w) * att.gather(1, cand) + w * gain)
-        joint[:, self.eos] = (1 - w) * att[:, self.eos] + w * eos_gain
+        joint.scatter_(1, cand, base.gather(1, cand) + w * gain)
+        joint[:, self.eos] = base[:, self.eos] + w * eos_gain
         if own is not None:  # the next step reads the chosen candidate's variables from here
             own.update(cand=cand, psi=psi, r=r)
         return joint

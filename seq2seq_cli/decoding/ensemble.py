@@ -15,12 +15,17 @@ from seq2seq_cli.models.base import EncoderOut, IncrementalState, Seq2SeqModel
 
 
 class Ensemble:
-    """The decoding-side view of one or more models with the same vocabularies."""
+    """The decoding-side view of one or more models with the same vocabularies.
 
-    def __init__(self, models: Sequence[Seq2SeqModel]) -> None:
+    `lm`, a language model over the same target vocabulary, is not part of the average: the search loop fuses it
+    with the ensemble's scores when --lm-weight is set (lm_fusion.py).
+    """
+
+    def __init__(self, models: Sequence[Seq2SeqModel], lm: Seq2SeqModel | None = None) -> None:
         if not models:
             raise ValueError("an ensemble needs at least one model")
         self.models = list(models)
+        self.lm = lm
 
     def __len__(self) -> int:
         return len(self.models)

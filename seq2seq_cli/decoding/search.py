@@ -28,6 +28,7 @@ from seq2seq_cli.decoding.base import DecodingStrategy, Hypothesis
 from seq2seq_cli.decoding.config import SearchConfig, check_nbest
 from seq2seq_cli.decoding.ctc_prefix import with_ctc
 from seq2seq_cli.decoding.ensemble import Ensemble
+from seq2seq_cli.decoding.lm_fusion import with_lm
 from seq2seq_cli.models.base import EncoderOut
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def search(ensemble: Ensemble, src_tokens: torch.Tensor, src_lengths: torch.Tens
     """
     beam = strategy.beam_size
     check_nbest(cfg.nbest, beam, strategy_name(strategy))
+    ensemble = with_lm(ensemble, cfg.lm_weight, strategy)  # --lm-path/--lm-weight: lm_fusion.py
     ensemble = with_ctc(ensemble, cfg.ctc_weight, specials, strategy, prefix_tokens)  # --ctc-weight: ctc_prefix.py
     max_lens = max_lengths(src_lengths, cfg, ensemble.max_positions()[1])
     live = _start(ensemble, src_tokens, max_lens, beam, specials, prefix_tokens, incremental)

@@ -145,19 +145,21 @@ class Translator:
     """
 
     def __init__(self, models: Sequence[Any], src_tokenizer: Any, tgt_tokenizer: Any, device: torch.device,
-                 precision: str = "fp32", state: dict | None = None) -> None:
-        self.ensemble = Ensemble(models)
+                 precision: str = "fp32", state: dict | None = None, lm: Any = None) -> None:
+        self.ensemble = Ensemble(models, lm)
         self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
         self.device, self.precision = device, precision
         self.state = state or {}  # the first checkpoint's metadata (langs, configs)
         self.specials = Specials.of(tgt_tokenizer)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32") -> "Translator":
-        """Load one checkpoint, or several separated by ':' as an ensemble (same tokenizers required).
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32",
+             lm_path: str | Path | None = None) -> "Translator":
+        """Load one checkpoint, or several separated by ':' as an ensemble (same tokenizers required), and
+        optionally a language model to fuse with them (`lm_path`, its vocabulary the models' target one).
 
         Raises:
-            CheckpointError: a missing, damaged or incompatible checkpoint.
+            CheckpointError: a missing, damaged or incompatible checkpoint (or LM).
         """
         from seq2seq_cli.checkpoint import load_model
         from seq2seq_cli.decoding.quantize import check_int8, quantize_for_decoding
@@ -169,6 +171,10 @@ class Translator:
         if is_exported_model(path):  # a folder from `seq2seq export`: decode with CTranslate2 (its own checks)
             from seq2seq_cli.decoding.ct2_backend import CT2Translator
 
+            if lm_path is not None:
+                raise ConfigError(f"--lm-path: {path} is an exported CTranslate2 model, which decodes without a "
+                                  "language model; decode a .pt checkpoint to fuse one")
+
             return CT2Translator.load(path, device, precision)
         if precision == "int8":
             check_int8(device)
@@ -178,6 +184,11 @@ class Translator:
         if not paths:
             raise CheckpointError("--path is empty; give a checkpoint file (several separated by ':')")
         loaded = [load_model(p, device) for p in paths]
+        for one in loaded:
+            if _is_lm(one.model):
+                raise CheckpointError(f"{one.path}: a language model ({one.model_name}) scores text but does not "
+                                      "translate; give it as --lm-path beside a translation or speech checkpoint")
+        lm = _load_lm(lm_path, loaded[0], device) if lm_path is not None else None
         for other in loaded[1:]:
             for side in ("src", "tgt"):
                 if _vocab(getattr(other, f"{side}_tokenizer")) != _vocab(getattr(loaded[0], f"{side}_tokenizer")):
@@ -186,7 +197,9 @@ class Translator:
                         "checkpoints trained on the same DATA_DIR (the same tokenizers)")
         first = loaded[0]
         models = [quantize_for_decoding(m.model) if precision == "int8" else m.model for m in loaded]
-        return cls(models, first.src_tokenizer, first.tgt_tokenizer, device, precision, first.state)
+        if lm is not None and precision == "int8":
+            lm = quantize_for_decoding(lm)
+        return cls(models, first.src_tokenizer, first.tgt_tokenizer, device, precision, first.state, lm)
 
     @property
     def takes_audio(self) -> bool:
@@ -300,6 +313,25 @@ def post_process(text: str, remove_bpe: str | None) -> str:
     if remove_bpe == "sentencepiece":
         return text.replace(" ", "").replace("\u2581", " ").strip()
     return (text + " ").replace(remove_bpe, "").rstrip()
+
+
+def _is_lm(model: Any) -> bool:
+    return getattr(model, "source_kind", "text") == "none"
+
+
+def _load_lm(lm_path: str | Path, first: Any, device: torch.device) -> Any:
+    """The --lm-path model, checked to be a language model over `first`'s target vocabulary."""
+    from seq2seq_cli.checkpoint import load_model
+
+    lm = load_model(lm_path, device)
+    if not _is_lm(lm.model):
+        raise CheckpointError(f"--lm-path {lm_path}: a {lm.model_name} model, not a language model; train one with "
+                              "--arch transformer_lm on `preprocess --only-source` data")
+    if _vocab(lm.tgt_tokenizer) != _vocab(first.tgt_tokenizer):
+        raise CheckpointError(f"--lm-path {lm_path}: its vocabulary differs from the target vocabulary of "
+                              f"{first.path}; train the LM on text binarized with that model's target tokenizer "
+                              "(preprocess --only-source --srcdict DATA_DIR/tokenizer.TGT.json)")
+    return lm.model
 
 
 def _vocab(tokenizer: Any) -> dict[str, int]:

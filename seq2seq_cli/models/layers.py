@@ -67,15 +67,20 @@ class EncoderLayer(_Block):
 
 
 class DecoderLayer(_Block):
-    """Causal self-attention, cross-attention to the encoder output, then feed-forward."""
+    """Causal self-attention, cross-attention to the encoder output, then feed-forward.
+
+    Without `cross_attention` (a language model's layer: models/transformer_lm.py) the middle sublayer is absent
+    and `memory` is not read.
+    """
 
     def __init__(self, dim: int, ffn_dim: int, heads: int, dropout: float, attention_dropout: float,
-                 activation_dropout: float, activation_fn: str, normalize_before: bool) -> None:
+                 activation_dropout: float, activation_fn: str, normalize_before: bool,
+                 cross_attention: bool = True) -> None:
         super().__init__(dim, ffn_dim, dropout, activation_dropout, activation_fn, normalize_before)
         self.self_attn = SelfAttention(dim, heads, attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(dim)
-        self.encoder_attn = CrossAttention(dim, heads, attention_dropout)
-        self.encoder_attn_layer_norm = nn.LayerNorm(dim)
+        self.encoder_attn = CrossAttention(dim, heads, attention_dropout) if cross_attention else None
+        self.encoder_attn_layer_norm = nn.LayerNorm(dim) if cross_attention else None
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_attn_mask: torch.Tensor | None,
                 cache: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -90,6 +95,7 @@ class DecoderLayer(_Block):
         """
         x = self._residual(x, self.self_attn_layer_norm,
                            lambda h: self.self_attn(h, is_causal=True, cache=cache))
-        x = self._residual(x, self.encoder_attn_layer_norm,
-                           lambda h: self.encoder_attn(h, memory, memory_attn_mask, cache=cache))
+        if self.encoder_attn is not None:
+            x = self._residual(x, self.encoder_attn_layer_norm,
+                               lambda h: self.encoder_attn(h, memory, memory_attn_mask, cache=cache))
         return self._residual(x, self.final_layer_norm, self._feed_forward)

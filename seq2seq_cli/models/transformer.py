@@ -142,15 +142,17 @@ class TransformerEncoder(_Stack):
 
 
 class TransformerDecoder(_Stack):
-    """Token embeddings + positions, `decoder_layers` DecoderLayers, and the output projection (no bias)."""
+    """Token embeddings + positions, `decoder_layers` DecoderLayers, and the output projection (no bias); without
+    `cross_attention`, a language model's stack (models/transformer_lm.py)."""
 
-    def __init__(self, cfg: TransformerConfig, embed_tokens: nn.Embedding, tie_output: bool) -> None:
+    def __init__(self, cfg: TransformerConfig, embed_tokens: nn.Embedding, tie_output: bool,
+                 cross_attention: bool = True) -> None:
         super().__init__(embed_tokens, cfg.max_target_positions, cfg.decoder_learned_pos, cfg.dropout,
                          cfg.no_scale_embedding, cfg.decoder_normalize_before)
         self.layers = nn.ModuleList(
             DecoderLayer(cfg.decoder_embed_dim, cfg.decoder_ffn_embed_dim, cfg.decoder_attention_heads, cfg.dropout,
                          cfg.attention_dropout, cfg.activation_dropout, cfg.activation_fn,
-                         cfg.decoder_normalize_before)
+                         cfg.decoder_normalize_before, cross_attention)
             for _ in range(cfg.decoder_layers)
         )
         vocab_size, dim = embed_tokens.weight.shape

@@ -48,6 +48,8 @@ def open_data(cfg: TrainConfig) -> TrainData:
     from seq2seq_cli.data.datadir import DataDir
 
     dd = DataDir(cfg.data)
+    if dd.monolingual:
+        return _open_monolingual(cfg, dd)
     langs = [dd.src_lang, dd.tgt_lang]
     src = cfg.source_lang or (dd.tgt_lang if cfg.target_lang == dd.src_lang else dd.src_lang)
     tgt = cfg.target_lang or (dd.src_lang if src == dd.tgt_lang else dd.tgt_lang)
@@ -74,8 +76,38 @@ def open_data(cfg: TrainConfig) -> TrainData:
     return TrainData(dd, src, tgt, dd.tokenizer(src), dd.tokenizer(tgt))
 
 
+def _open_monolingual(cfg: TrainConfig, dd: Any) -> TrainData:
+    """A language model's DATA_DIR (`preprocess --only-source`): one language, read as both sides."""
+    lang = dd.src_lang
+    for flag, value in (("-s/--source-lang", cfg.source_lang), ("-t/--target-lang", cfg.target_lang)):
+        if value and value != lang:
+            raise ConfigError(f"{flag} {value}: {cfg.data} is monolingual {lang} text (preprocess --only-source); "
+                              f"drop {flag.split('/')[0]}")
+    if cfg.eval_bleu:
+        raise ConfigError(f"--eval-bleu translates; {cfg.data} is monolingual text for a language model: drop it "
+                          "(validation reports the loss and perplexity)")
+    for split in [cfg.train_subset, *cfg.valid_subsets]:
+        if split not in dd.splits:
+            flag = "--train-subset" if split == cfg.train_subset else "--valid-subset"
+            raise DataError(f"{flag} {split}: {cfg.data} has no split {split!r} (it has: {', '.join(dd.splits)})")
+    dd.verify()
+    tok = dd.tokenizer(lang)
+    return TrainData(dd, lang, lang, tok, tok)
+
+
 def check_data_fits(data: TrainData, model_name: str, model_cfg: Any) -> None:
-    """Audio data needs a speech model and text data a text model (speech models say so in their Config)."""
+    """Audio data needs a speech model, text data a text model (speech models say so in their Config), and
+    monolingual text a language model (whose class has `source_kind` "none")."""
+    from seq2seq_cli.registry import MODELS
+
+    is_lm = getattr(MODELS.get(model_name), "source_kind", None) == "none"
+    if data.datadir.monolingual and not is_lm:
+        raise ConfigError(f"{data.datadir.path} is monolingual text (preprocess --only-source): it trains a "
+                          f"language model (--arch transformer_lm or transformer_lm_small), not {model_name}")
+    if is_lm and not data.datadir.monolingual:
+        raise ConfigError(f"{model_name} is a language model: it trains on monolingual text; preprocess the "
+                          f"target side with `seq2seq preprocess --only-source -s {data.tgt_lang} --srcdict "
+                          f"{data.datadir.tokenizer_file(data.tgt_lang)} ...`")
     if "audio" in data.datadir.meta or hasattr(model_cfg, "input_feat_per_channel"):
         from seq2seq_cli.speech.data import check_model_fits
 

@@ -178,8 +178,9 @@ def build_parts(cfg: TrainConfig) -> RunParts:
     max_positions = model.max_positions()
     train = load_split(data, cfg.train_subset, cfg, max_positions)
     valid = [load_split(data, name, cfg, max_positions) for name in cfg.valid_subsets]
-    logger.info("training %s->%s on %s: %d pairs in %d batches; validating on %s", data.src_lang, data.tgt_lang,
-                cfg.train_subset, len(train.dataset) - train.skipped, len(train.batches),
-                ", ".join(cfg.valid_subsets) or "nothing")
+    direction, unit = (f"a language model of {data.src_lang}", "sentences") if data.datadir.monolingual else \
+        (f"{data.src_lang}->{data.tgt_lang}", "pairs")
+    logger.info("training %s on %s: %d %s in %d batches; validating on %s", direction, cfg.train_subset,
+                len(train.dataset) - train.skipped, unit, len(train.batches), ", ".join(cfg.valid_subsets) or "nothing")
     return RunParts(cfg, device, data, spec, model, criterion, train, valid, start, where.rank,
                     where.world_size)

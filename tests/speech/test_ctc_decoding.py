@@ -16,6 +16,7 @@ from seq2seq_cli.decoding.ctc_prefix import CTCState, extend, full_scores, prebe
 from seq2seq_cli.decoding.ensemble import Ensemble
 from seq2seq_cli.decoding.search import Specials, search
 from seq2seq_cli.errors import ConfigError
+from seq2seq_cli.models.base import EncoderOut
 from seq2seq_cli.speech.data import collate_features
 from tests.conftest import invoke
 from tests.speech.test_bad_input import assert_error
@@ -125,6 +126,75 @@ def test_a_hypothesis_scores_the_weighted_sum_of_attention_and_ctc_log_probabili
     assert checked == 9
 
 
+def test_with_a_language_model_the_score_adds_its_weighted_log_probability(model):
+    """--ctc-weight with --lm-path: ESPnet's (1 - w) att + w ctc + W lm, over the whole hypothesis."""
+    from tests.unit.test_lm_fusion import tiny_lm
+
+    w, lm_weight = CFG.ctc_weight, 0.6
+    lm = tiny_lm(9, SPECIALS.pad, decoder_embed_dim=16, decoder_ffn_embed_dim=32, decoder_attention_heads=2)
+    src = collate_features([FEATS[n] for n in LENGTHS])
+    cfg = dataclasses.replace(CFG, lenpen=0.0, lm_weight=lm_weight)
+    fused = search(Ensemble([model], lm), src, torch.tensor(LENGTHS), build_strategy("beam", {"beam": 3}), cfg,
+                   SPECIALS, None, True)
+    plain = decode(model, LENGTHS, dataclasses.replace(CFG, lenpen=0.0), beam=3)
+    assert [[h.tokens for h in n] for n in fused] != [[h.tokens for h in n] for n in plain]
+    with torch.no_grad():
+        enc = model.encode(src)
+        ctc = model.ctc_lprobs(enc).transpose(0, 1)
+    frames = (~enc.src_pad_mask).sum(1)
+    for i, nbest in enumerate(fused):
+        for hyp in nbest:
+            tgt = torch.tensor([[SPECIALS.bos, *hyp.tokens]]), torch.tensor([[*hyp.tokens, SPECIALS.eos]])
+            with torch.no_grad():
+                att = Ensemble([model]).target_lprobs(src[i: i + 1], *tgt)[0]
+                lm_lp = Ensemble([lm]).target_lprobs(src[i: i + 1], *tgt)[0]
+            ctc_loss = F.ctc_loss(ctc[:, i: i + 1], torch.tensor([hyp.tokens]), frames[i: i + 1],
+                                  torch.tensor([len(hyp.tokens)]), blank=BLANK, reduction="sum")
+            want = (1 - w) * float(att.sum()) - w * float(ctc_loss) + lm_weight * float(lm_lp.sum())
+            assert hyp.score == pytest.approx(want, abs=1e-4)
+
+
+class PrefixBlindLM(torch.nn.Module):
+    """A test double of a language model: the same next-token log-probabilities after any prefix."""
+
+    def __init__(self, lprobs: torch.Tensor) -> None:
+        super().__init__()
+        self.lprobs = lprobs
+
+    def encode(self, src_tokens: torch.Tensor) -> EncoderOut:
+        rows = src_tokens.size(0)
+        return EncoderOut(torch.zeros(rows, 0, 1), torch.zeros(rows, 0, dtype=torch.bool))
+
+    def decode(self, tgt_in, enc, incremental_state=None) -> torch.Tensor:
+        steps = 1 if incremental_state is not None else tgt_in.size(1)
+        return self.lprobs.expand(tgt_in.size(0), steps, -1)
+
+    def reorder_incremental_state(self, incremental_state, new_order) -> None:
+        pass
+
+    def max_positions(self) -> tuple[int, int]:
+        return 1 << 30, 1 << 30
+
+
+def test_with_a_language_model_the_prebeam_ranks_by_decoder_and_lm(model):
+    """ESPnet's pre-beam: a token the decoder alone ranks below the pre-beam gets in when the LM wants it."""
+    beam = 2
+    src = collate_features([FEATS[n] for n in LENGTHS])
+    with torch.no_grad():
+        ens = Ensemble([model])
+        encs = ens.encode(src)
+        att = ens.next_lprobs(torch.full((len(LENGTHS), 1), SPECIALS.bos), encs, None)  # (B, V)
+    labels = att[:, 3:]  # unk and the words: what the pre-beam chooses among (blank, pad and EOS never)
+    wanted = 3 + int(labels[0].argmin())  # the decoder's least likely label for utterance 0
+    assert wanted not in (3 + labels[0].topk(prebeam_size(beam)).indices).tolist()
+    lm = PrefixBlindLM(torch.full((att.size(1),), -20.0).index_fill(0, torch.tensor([wanted]), 0.0))
+    cfg = dataclasses.replace(CFG, nbest=beam)
+    fused = search(Ensemble([model], lm), src, torch.tensor(LENGTHS), build_strategy("beam", {"beam": beam}),
+                   dataclasses.replace(cfg, lm_weight=5.0), SPECIALS, None, True)
+    assert [h.tokens[0] for h in fused[0]] == [wanted, wanted]
+    assert wanted not in [h.tokens[0] for h in decode(model, LENGTHS, cfg, beam=beam)[0]]
+
+
 def test_cached_equals_uncached(model):
     cached = decode(model, LENGTHS, CFG, beam=3)
     uncached = decode(model, LENGTHS, CFG, incremental=False, beam=3)
@@ -198,6 +268,27 @@ def test_generate_with_ctc_weight_on_a_ctc_checkpoint(runner, ctc_run, audio_dat
     joint = ok(invoke(runner, [*args, "--ctc-weight", "0.5", "--output-format", "jsonl"]))
     assert len(joint.stdout.splitlines()) == 6
     assert_error(invoke(runner, [*args, "--ctc-weight", "-0.1"]), "--ctc-weight -0.1: must be in [0, 1]")
+
+
+def test_generate_fuses_a_language_model_with_joint_ctc_decoding(runner, ctc_run, audio_data, tmp_path):  # noqa: F811
+    """The speech path end to end: an LM over the audio DATA_DIR's target vocabulary, trained on the transcripts,
+    fused with the CTC checkpoint from the command line; its weight reaches the output."""
+    from tests.e2e.test_language_model import TINY_LM
+    from tests.train_fixtures import train
+
+    texts = [line.split("\t")[3] for line in (audio_data.parent / "raw" / "train.tsv").read_text().splitlines()[1:]]
+    (tmp_path / "lm.en").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    ok(invoke(runner, ["preprocess", "--only-source", "-s", "en", "--trainpref", tmp_path / "lm", "--srcdict",
+                       audio_data / "tokenizer.en.json", "--destdir", tmp_path / "bin-lm"]))
+    ok(train(runner, tmp_path / "bin-lm", tmp_path / "lm", "--max-update", 4, "--disable-validation", model=TINY_LM))
+    args = ["generate", audio_data, "--path", ctc_run / "checkpoint_last.pt", "--beam", "3", "--ctc-weight", "0.5",
+            "--device", "cpu", "--no-progress"]
+    plain = ok(invoke(runner, args)).stdout.splitlines()
+    lm = ["--lm-path", tmp_path / "lm" / "checkpoint_last.pt", "--lm-weight"]
+    faint = ok(invoke(runner, [*args, *lm, "1e-9"])).stdout.splitlines()
+    strong = ok(invoke(runner, [*args, *lm, "50"])).stdout.splitlines()
+    assert len(plain) == 6 and faint == plain
+    assert len(strong) == 6 and strong != plain
 
 
 def test_generate_with_ctc_weight_and_a_model_without_the_head(runner, audio_data):  # noqa: F811
