@@ -106,7 +106,8 @@ for task in $TASKS; do
     if [ "$task" = asr ] && [ "$LM_MINUTES" != 0 ]; then
         [ -f "$OUT/bin-lm/meta.json" ] || seq2seq preprocess --only-source -s en --trainpref "$BIBLE/train" \
             --validpref "$BIBLE/valid" --srcdict "$OUT/bin-asr/tokenizer.en.json" --destdir "$OUT/bin-lm"
-        [ -f "$OUT/checkpoints-lm/checkpoint_best.pt" ] || seq2seq train "$OUT/bin-lm" --arch transformer_lm_small \
+        # As in step 4, running it again resumes the run, and a finished one stops before its first update.
+        seq2seq train "$OUT/bin-lm" --arch transformer_lm_small \
             --dropout 0.1 --optimizer adam --adam-betas "(0.9, 0.98)" --lr 1e-3 --lr-scheduler inverse_sqrt \
             --warmup-updates 400 --criterion cross_entropy --max-tokens 8192 --seed 1 --threads "$THREADS" \
             --device cpu --precision "$PRECISION" --stop-time-hours "$(python -c "print($LM_MINUTES / 60)")" \

@@ -49,8 +49,9 @@ def run_generate(cfg: GenerateConfig, stdin: TextIO | None = None) -> Iterator[s
     strategy = build_strategy(cfg.strategy, cfg.strategy_options, make_generator(cfg.seed, device))
     if not cfg.score_reference:
         check_nbest(cfg.search.nbest, strategy.beam_size, cfg.strategy)
-    if cfg.score_reference and cfg.lm_path is not None:
-        raise ConfigError("--lm-path does not apply to --score-reference (it scores with the model alone)")
+    if cfg.score_reference and (cfg.lm_path is not None or cfg.search.lm_weight):
+        flag = "--lm-path" if cfg.lm_path is not None else "--lm-weight"
+        raise ConfigError(f"{flag} does not apply to --score-reference (it scores with the model alone)")
     translator = Translator.load(cfg.path, device, cfg.precision, cfg.lm_path)
     if cfg.output_format == "fairseq":
         logger.info("NOTE: hypothesis and token scores are output in base 2")

@@ -254,7 +254,14 @@ class Translator:
     def score_ids(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]], *,
                   batch_size: int | None = None, max_tokens: int | None = None, progress: bool = False
                   ) -> list[Hypothesis]:
-        """`score_batches` with this translator's models, specials and precision."""
+        """`score_batches` with this translator's models, specials and precision.
+
+        Raises:
+            ConfigError: a language model is loaded (scores are the model's alone; the LM would be ignored).
+        """
+        if self.ensemble.lm is not None:
+            raise ConfigError("scoring uses the model alone, not a language model: load the checkpoint without "
+                              "lm_path (--lm-path) to score")
         return score_batches(self.ensemble, src_ids, tgt_ids, self.specials, batch_size=batch_size,
                              max_tokens=max_tokens, precision=self._autocast, progress=progress)
 
@@ -327,10 +334,16 @@ def _load_lm(lm_path: str | Path, first: Any, device: torch.device) -> Any:
     if not _is_lm(lm.model):
         raise CheckpointError(f"--lm-path {lm_path}: a {lm.model_name} model, not a language model; train one with "
                               "--arch transformer_lm on `preprocess --only-source` data")
+    how = ("preprocess --only-source -s TGT --srcdict with the model's target tokenizer file: DATA_DIR/"
+           "tokenizer.TGT.json, or DATA_DIR/tokenizer.json when joined")
     if _vocab(lm.tgt_tokenizer) != _vocab(first.tgt_tokenizer):
         raise CheckpointError(f"--lm-path {lm_path}: its vocabulary differs from the target vocabulary of "
-                              f"{first.path}; train the LM on text binarized with that model's target tokenizer "
-                              "(preprocess --only-source --srcdict DATA_DIR/tokenizer.TGT.json)")
+                              f"{first.path}; train the LM on text binarized with that tokenizer ({how})")
+    # A joined dictionary serves both languages, so the vocabulary alone cannot tell a source-side LM.
+    lm_lang, tgt_lang = lm.state.get("langs", {}).get("tgt"), first.state.get("langs", {}).get("tgt")
+    if lm_lang and tgt_lang and lm_lang != tgt_lang:
+        raise CheckpointError(f"--lm-path {lm_path}: a language model of {lm_lang!r}, but {first.path} writes "
+                              f"{tgt_lang!r}; train the LM on {tgt_lang} text ({how})")
     return lm.model
 
 

@@ -128,9 +128,14 @@ class Trainer:
 
     def train(self) -> TrainResult:
         """Train until a stopping condition holds; returns where it stopped."""
-        # Like fairseq, only --max-update can stop a run before its first update (a resumed run that is done).
-        stop = f"max_update {self.cfg.max_update}" if self.cfg.max_update and \
-            self.num_updates >= self.cfg.max_update else None
+        # A resumed run that is already done (--max-update reached, or --stop-time-hours spent by the runs it
+        # resumes) stops before its first update, so running the same command again changes nothing. (fairseq
+        # makes one more update in the second case.) A fresh run always makes its first update.
+        stop = None
+        if self.cfg.max_update and self.num_updates >= self.cfg.max_update:
+            stop = f"max_update {self.cfg.max_update}"
+        elif self.cfg.stop_time_hours and self.clock.offset >= self.cfg.stop_time_hours * 3600:
+            stop = f"stop_time_hours {self.cfg.stop_time_hours}"
         while stop is None:
             if self.cfg.max_epoch and self.next_epoch() > self.cfg.max_epoch:
                 stop = f"max_epoch {self.cfg.max_epoch}"

@@ -13,6 +13,8 @@ from tests.conftest import invoke
 from tests.speech.test_bad_input import assert_error
 from tests.train_fixtures import make_data_dir, ok, read_log, tagged, train
 
+HOW = ("preprocess --only-source -s TGT --srcdict with the model's target tokenizer file: "
+       "DATA_DIR/tokenizer.TGT.json, or DATA_DIR/tokenizer.json when joined")
 TINY_LM = ["--arch", "transformer_lm", "--decoder-layers", "1", "--decoder-embed-dim", "16",
            "--decoder-ffn-embed-dim", "32", "--decoder-attention-heads", "2"]
 
@@ -167,6 +169,9 @@ def test_generate_lm_mistakes(runner, root, mt_ckpt, lm_ckpt, tmp_path) -> None:
     assert_error(invoke(runner, ["generate", root / "data", "--path", mt_ckpt, "--lm-path", lm_ckpt,
                                  "--lm-weight", 0.3, "--score-reference", "--device", "cpu"]),
                  "--lm-path does not apply to --score-reference (it scores with the model alone)")
+    assert_error(invoke(runner, ["generate", root / "data", "--path", mt_ckpt, "--lm-weight", 0.3,
+                                 "--score-reference", "--device", "cpu"]),
+                 "--lm-weight does not apply to --score-reference (it scores with the model alone)")
 
 
 def test_generate_refuses_an_lm_over_another_vocabulary(runner, root, mt_ckpt, tmp_path) -> None:
@@ -178,5 +183,28 @@ def test_generate_refuses_an_lm_over_another_vocabulary(runner, root, mt_ckpt, t
     assert_error(invoke(runner, ["generate", "--input", root / "raw" / "test.src", "--device", "cpu", "--path",
                                  mt_ckpt, "--lm-path", other, "--lm-weight", 0.3]),
                  f"--lm-path {other}: its vocabulary differs from the target vocabulary of {mt_ckpt}; train the LM "
-                 "on text binarized with that model's target tokenizer (preprocess --only-source --srcdict "
-                 "DATA_DIR/tokenizer.TGT.json)")
+                 f"on text binarized with that tokenizer ({HOW})")
+
+
+def test_generate_refuses_an_lm_of_the_source_language_with_a_joined_vocabulary(runner, root, mt_data, mt_ckpt,
+                                                                                 tmp_path) -> None:
+    """The vocabularies match (one joined tokenizer), so only the language tells the mistake."""
+    ok(invoke(runner, ["preprocess", "--only-source", "-s", "src", "--trainpref", root / "raw" / "train",
+                       "--srcdict", mt_data / "tokenizer.json", "--destdir", tmp_path / "data"]))
+    ok(train(runner, tmp_path / "data", tmp_path / "lm", "--max-update", 2, "--disable-validation", model=TINY_LM))
+    src_lm = tmp_path / "lm" / "checkpoint_last.pt"
+    assert_error(invoke(runner, ["generate", "--input", root / "raw" / "test.src", "--device", "cpu", "--path",
+                                 mt_ckpt, "--lm-path", src_lm, "--lm-weight", 0.3]),
+                 f"--lm-path {src_lm}: a language model of 'src', but {mt_ckpt} writes 'tgt'; train the LM on tgt "
+                 f"text ({HOW})")
+
+
+def test_scoring_refuses_a_loaded_lm(mt_ckpt, lm_ckpt) -> None:
+    from seq2seq_cli.errors import ConfigError
+
+    fused = seq2seq_cli.load(mt_ckpt, lm_path=lm_ckpt)
+    with pytest.raises(ConfigError) as err:
+        fused.score(["a b"], ["a b"])
+    assert str(err.value) == ("scoring uses the model alone, not a language model: load the checkpoint without "
+                              "lm_path (--lm-path) to score")
+    assert len(seq2seq_cli.load(mt_ckpt).score(["a b"], ["a b"])) == 1

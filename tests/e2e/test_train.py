@@ -108,6 +108,17 @@ def test_stop_time_hours(runner, data_dir, tmp_path):
     assert max(losses_by_update(read_log(tmp_path / "ck"))) == 1
 
 
+def test_a_run_resumed_after_its_time_is_spent_trains_no_further(runner, data_dir, tmp_path):
+    """Running a finished --stop-time-hours command again (a recipe's second run) leaves its checkpoints alone."""
+    args = ("--stop-time-hours", 1e-9, "--max-epoch", 5, "--log-interval", 1)
+    ok(train(runner, data_dir, tmp_path / "ck", *args))
+    last = tmp_path / "ck" / "checkpoint_last.pt"
+    first = last.read_bytes()
+    again = ok(train(runner, data_dir, tmp_path / "ck", *args))
+    assert "done training: stop_time_hours 1e-09 (epoch 1, 1 updates," in again.stderr
+    assert last.read_bytes() == first and load_checkpoint(last)["train"]["num_updates"] == 1
+
+
 def test_same_seed_same_losses_other_seed_differs(runner, data_dir, tmp_path):
     runs = {}
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
