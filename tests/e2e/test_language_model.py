@@ -174,14 +174,23 @@ def test_generate_lm_mistakes(runner, root, mt_ckpt, lm_ckpt, tmp_path) -> None:
                  "--lm-weight does not apply to --score-reference (it scores with the model alone)")
 
 
+def tiny_lm_from(runner, tmp_path: Path, lang: str, prefix: Path, *tokenizer: object) -> Path:
+    """A 2-update tiny LM of PREFIX.LANG (`tokenizer`: the preprocess flags that choose its tokenizer)."""
+    ok(invoke(runner, ["preprocess", "--only-source", "-s", lang, "--trainpref", prefix, *tokenizer,
+                       "--destdir", tmp_path / "data"]))
+    ok(train(runner, tmp_path / "data", tmp_path / "lm", "--max-update", 2, "--disable-validation", model=TINY_LM))
+    return tmp_path / "lm" / "checkpoint_last.pt"
+
+
+def generate_with_lm(runner, root: Path, mt_ckpt: Path, lm: Path):
+    return invoke(runner, ["generate", "--input", root / "raw" / "test.src", "--device", "cpu", "--path", mt_ckpt,
+                           "--lm-path", lm, "--lm-weight", 0.3])
+
+
 def test_generate_refuses_an_lm_over_another_vocabulary(runner, root, mt_ckpt, tmp_path) -> None:
     (tmp_path / "train.tgt").write_text("q r s\nr s t\n", encoding="utf-8")
-    ok(invoke(runner, ["preprocess", "--only-source", "-s", "tgt", "--trainpref", tmp_path / "train",
-                       "--tokenizer", "none", "--destdir", tmp_path / "data"]))
-    ok(train(runner, tmp_path / "data", tmp_path / "lm", "--max-update", 2, "--disable-validation", model=TINY_LM))
-    other = tmp_path / "lm" / "checkpoint_last.pt"
-    assert_error(invoke(runner, ["generate", "--input", root / "raw" / "test.src", "--device", "cpu", "--path",
-                                 mt_ckpt, "--lm-path", other, "--lm-weight", 0.3]),
+    other = tiny_lm_from(runner, tmp_path, "tgt", tmp_path / "train", "--tokenizer", "none")
+    assert_error(generate_with_lm(runner, root, mt_ckpt, other),
                  f"--lm-path {other}: its vocabulary differs from the target vocabulary of {mt_ckpt}; train the LM "
                  f"on text binarized with that tokenizer ({HOW})")
 
@@ -189,12 +198,8 @@ def test_generate_refuses_an_lm_over_another_vocabulary(runner, root, mt_ckpt, t
 def test_generate_refuses_an_lm_of_the_source_language_with_a_joined_vocabulary(runner, root, mt_data, mt_ckpt,
                                                                                  tmp_path) -> None:
     """The vocabularies match (one joined tokenizer), so only the language tells the mistake."""
-    ok(invoke(runner, ["preprocess", "--only-source", "-s", "src", "--trainpref", root / "raw" / "train",
-                       "--srcdict", mt_data / "tokenizer.json", "--destdir", tmp_path / "data"]))
-    ok(train(runner, tmp_path / "data", tmp_path / "lm", "--max-update", 2, "--disable-validation", model=TINY_LM))
-    src_lm = tmp_path / "lm" / "checkpoint_last.pt"
-    assert_error(invoke(runner, ["generate", "--input", root / "raw" / "test.src", "--device", "cpu", "--path",
-                                 mt_ckpt, "--lm-path", src_lm, "--lm-weight", 0.3]),
+    src_lm = tiny_lm_from(runner, tmp_path, "src", root / "raw" / "train", "--srcdict", mt_data / "tokenizer.json")
+    assert_error(generate_with_lm(runner, root, mt_ckpt, src_lm),
                  f"--lm-path {src_lm}: a language model of 'src', but {mt_ckpt} writes 'tgt'; train the LM on tgt "
                  f"text ({HOW})")
 
